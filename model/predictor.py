@@ -1,0 +1,262 @@
+"""The one prediction path: text in, `DocumentAnnotation` out.
+
+The HTTP service, the CLI and batch scoring all hold a `Predictor` and call `annotate`. An engine
+only classifies prepared items (`PairItem`, `MentionItem`); the predictor does everything around
+it — sentences, mentions, pairs, framing terms/voice/negation, assembling the annotation — so that
+every engine (lexicon rules, TF-IDF, the transformer in fp32 or int8) is compared on equal terms.
+All items of a call are classified together, so a batch of documents gets exactly the answers
+the same documents get one by one (a test checks it).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from stancelens.model.annotation import DocumentAnnotation, Framing, Mention, ModelInfo, Pair, Sentence, Span
+from stancelens.model.framing import LexiconFramer
+from stancelens.model.labelset import LabelStandard, default_label_standard
+from stancelens.model.pipeline import MentionItem, PairItem, SentenceCandidates, prepare_document
+from stancelens.model.registry import Registry, default_registry
+
+TASKS = ("stance", "framing")
+
+
+@dataclass(frozen=True)
+class DocumentInput:
+    doc_id: str
+    text: str
+
+
+class Engine(Protocol):
+    """What a classifier must provide: probabilities per label name for each item."""
+
+    info: ModelInfo
+
+    def stance_probs(self, items: Sequence[PairItem]) -> list[dict[str, float]]: ...
+
+    def framing_probs(self, items: Sequence[MentionItem]) -> list[dict[str, float]]: ...
+
+
+def _argmax(probs: dict[str, float]) -> str:
+    return max(probs, key=lambda k: probs[k])
+
+
+class Predictor:
+    def __init__(self, engine: Engine, registry: Registry | None = None, standard: LabelStandard | None = None):
+        self.engine = engine
+        self.registry = registry or default_registry()
+        self.standard = standard or default_label_standard()
+        self.framer = LexiconFramer(self.standard)
+
+    @property
+    def info(self) -> ModelInfo:
+        return self.engine.info
+
+    def annotate(
+        self,
+        documents: Iterable[DocumentInput],
+        tasks: Sequence[str] = TASKS,
+        actors: set[str] | None = None,
+    ) -> list[DocumentAnnotation]:
+        """Annotate documents. `actors` limits pairs and mentions to those actor ids."""
+        docs = list(documents)
+        prepared = [prepare_document(d.text, self.registry) for d in docs]
+        if actors is not None:
+            for sentences in prepared:
+                for s in sentences:
+                    s.mentions = [m for m in s.mentions if m.actor in actors]
+        pair_keys: list[tuple[int, int, str, str]] = []
+        pair_items: list[PairItem] = []
+        mention_keys: list[tuple[int, int, int]] = []
+        mention_items: list[MentionItem] = []
+        for di, sentences in enumerate(prepared):
+            for s in sentences:
+                if "stance" in tasks:
+                    for a, b in s.ordered_pairs():
+                        pair_keys.append((di, s.index, a, b))
+                        pair_items.append(s.pair_item(a, b))
+                if "framing" in tasks:
+                    for mi, m in enumerate(s.mentions):
+                        mention_keys.append((di, s.index, mi))
+                        mention_items.append(s.mention_item(m))
+        stance = self.engine.stance_probs(pair_items) if pair_items else []
+        framing = self.engine.framing_probs(mention_items) if mention_items else []
+        stance_by = {k: p for k, p in zip(pair_keys, stance)}
+        framing_by = {k: p for k, p in zip(mention_keys, framing)}
+        return [
+            self._assemble(doc, sentences, di, stance_by, framing_by, tasks)
+            for di, (doc, sentences) in enumerate(zip(docs, prepared))
+        ]
+
+    def _assemble(
+        self,
+        doc: DocumentInput,
+        sentences: list[SentenceCandidates],
+        di: int,
+        stance_by: dict,
+        framing_by: dict,
+        tasks: Sequence[str],
+    ) -> DocumentAnnotation:
+        out: list[Sentence] = []
+        for s in sentences:
+            mentions: list[Mention] = []
+            for mi, m in enumerate(s.mentions):
+                probs = framing_by.get((di, s.index, mi))
+                label = _argmax(probs) if probs else "none"
+                decision = self.framer.term_for(doc.text, (s.start, s.end), m, s.mentions, label)
+                term = (
+                    Span(start=decision.term.start, end=decision.term.end, text=decision.term.text)
+                    if decision.term
+                    else None
+                )
+                mentions.append(
+                    Mention(
+                        id=f"s{s.index}m{mi}",
+                        start=m.start,
+                        end=m.end,
+                        text=m.text,
+                        actor=m.actor,
+                        kind=m.kind,
+                        framing=Framing(
+                            label=label,
+                            term=term,
+                            voice=decision.voice,  # type: ignore[arg-type]
+                            speaker=decision.speaker,
+                            negated=decision.negated,
+                            probs=probs,
+                        ),
+                    )
+                )
+            pairs: list[Pair] = []
+            if "stance" in tasks:
+                for a, b in s.ordered_pairs():
+                    probs = stance_by[(di, s.index, a, b)]
+                    pairs.append(
+                        Pair(
+                            source=a,
+                            target=b,
+                            stance=_argmax(probs),
+                            probs=probs,
+                            source_mentions=[x.id for x in mentions if x.actor == a],
+                            target_mentions=[x.id for x in mentions if x.actor == b],
+                        )
+                    )
+            out.append(
+                Sentence(index=s.index, start=s.start, end=s.end, text=s.text, mentions=mentions, pairs=pairs)
+            )
+        return DocumentAnnotation(
+            doc_id=doc.doc_id,
+            text=doc.text,
+            model=self.engine.info,
+            label_standard=self.standard.version,
+            sentences=out,
+        )
+
+
+def rollup(doc: DocumentAnnotation) -> list[dict]:
+    """Document-level summary per ordered pair: stance counts and mean probabilities."""
+    table: dict[tuple[str, str], dict] = {}
+    for s in doc.sentences:
+        for p in s.pairs:
+            row = table.setdefault(
+                (p.source, p.target), {"source": p.source, "target": p.target, "sentences": 0, "counts": {}, "_sum": {}}
+            )
+            row["sentences"] += 1
+            row["counts"][p.stance] = row["counts"].get(p.stance, 0) + 1
+            for k, v in (p.probs or {}).items():
+                row["_sum"][k] = row["_sum"].get(k, 0.0) + v
+    result = []
+    for row in table.values():
+        sums = row.pop("_sum")
+        row["mean_probs"] = {k: v / row["sentences"] for k, v in sums.items()}
+        result.append(row)
+    return result
+
+
+# -- the lexicon baseline engine ---------------------------------------------------------------
+
+_SUPPORT = re.compile(
+    r"\b(support(?:s|ed|ing)?|back(?:s|ed|ing)|praise[sd]?|prais(?:ing)|hail(?:s|ed)?|welcome[sd]?|"
+    r"endorse[sd]?|aid|assist(?:s|ed|ance)?|help(?:s|ed)?|solidarity|thank(?:s|ed)?|gratitude|ally|allies|"
+    r"alliance|in favou?r of|recogni[sz]e[sd]?|arm(?:s|ed)|deliver(?:s|ed|y)?|legitimate)\b",
+    re.IGNORECASE,
+)
+_OPPOSE = re.compile(
+    r"\b(condemn(?:s|ed|ation)?|critici[sz](?:e|es|ed|ing|m)|blame[sd]?|denounce[sd]?|sanction(?:s|ed)?|"
+    r"attack(?:s|ed|ing)?|strike[sd]?|kill(?:s|ed|ing)?|downgrad(?:e|es|ed|ing)|shun(?:s|ned)?|accuse[sd]?|"
+    r"refus(?:e|es|ed|al)|reject(?:s|ed)?|pressure[sd]?|dissatisfaction|discontent|anti|against|threat(?:en|ens|ened)?|"
+    r"siege|withh[oe]ld|ban(?:s|ned)?|terrorists?|hostile|invade[sd]?|bomb(?:s|ed|ing)?)\b",
+    re.IGNORECASE,
+)
+_NEGATION = re.compile(r"\b(not|no|never|n't|without)\b", re.IGNORECASE)
+
+
+class LexiconEngine:
+    """Transparent rules: cue words between source and target decide stance; the lexicon decides framing."""
+
+    def __init__(self, standard: LabelStandard | None = None, registry: Registry | None = None):
+        self.standard = standard or default_label_standard()
+        self.registry = registry or default_registry()
+        self.framer = LexiconFramer(self.standard)
+        self.info = ModelInfo(name="lexicon", version=self.standard.version, hash=None)
+
+    def _probs(self, labels: Sequence[str], chosen: str, confidence: float = 0.8) -> dict[str, float]:
+        rest = (1.0 - confidence) / (len(labels) - 1)
+        return {label: (confidence if label == chosen else rest) for label in labels}
+
+    def stance_label(self, item: PairItem) -> str:
+        text = item.sentence
+        best: tuple[int, str] | None = None
+        for s0, s1 in item.source_spans:
+            for t0, t1 in item.target_spans:
+                if s1 <= t0:  # source ... cue ... target (active voice)
+                    window = text[s1:t0]
+                    passive = False
+                elif t1 <= s0:  # target ... cue ... by source (passive voice)
+                    window = text[t1:s0]
+                    if not re.search(r"\bby\b", window):
+                        continue
+                    passive = True
+                else:
+                    continue
+                if len(window) > 160:
+                    continue
+                cues = [(m.start(), "oppose") for m in _OPPOSE.finditer(window)]
+                cues += [(m.start(), "support") for m in _SUPPORT.finditer(window)]
+                if not cues:
+                    continue
+                pos, label = min(cues)
+                if _NEGATION.search(window[max(0, pos - 12) : pos]):
+                    label = "neutral"
+                distance = len(window) + (20 if passive else 0)
+                if best is None or distance < best[0]:
+                    best = (distance, label)
+        return best[1] if best else "neutral"
+
+    def stance_probs(self, items: Sequence[PairItem]) -> list[dict[str, float]]:
+        return [self._probs(self.standard.stance, self.stance_label(i)) for i in items]
+
+    def framing_probs(self, items: Sequence[MentionItem]) -> list[dict[str, float]]:
+        out = []
+        cache: dict[str, list] = {}
+        for item in items:
+            found = cache.get(item.sentence)
+            if found is None:
+                spans = [(0, len(item.sentence))]
+                found = self.registry.find_mentions(item.sentence, spans)[0]
+                cache[item.sentence] = found
+            from stancelens.model.registry import RawMention
+
+            mention = next(
+                (m for m in found if (m.start, m.end) == item.span),
+                RawMention(item.span[0], item.span[1], item.sentence[item.span[0] : item.span[1]], item.actor, item.kind, 0),
+            )
+            mentions = found if mention in found else [*found, mention]
+            decision = self.framer.frame_sentence(item.sentence, (0, len(item.sentence)), mentions)[
+                mentions.index(mention)
+            ]
+            out.append(self._probs(self.standard.framing, decision.label))
+        return out
