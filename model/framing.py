@@ -115,9 +115,18 @@ class LexiconFramer:
         others = [m for m in mentions if m is not mention]
         m_first = self._token_index(tokens, mention.start)
         m_last = self._token_index(tokens, mention.end - 1)
-        # A possessive is not framing ("Abbas' government" is his cabinet, not a name for him), so
-        # the token after the mention must be the term itself or a plain word.
+        # A possessive counts like a premodifier: "Abbas' government", "Hamas's militants".
         after = m_last + 1
+        if after < len(tokens) and tokens[after][2] in {"'s", "’s", "'", "’"}:
+            after += 1
+        # Coordinated demonyms share the head: "the Israeli and Palestinian authorities".
+        if (
+            after + 1 < len(tokens)
+            and tokens[after][2] in {"and", "or"}
+            and any(o.start == tokens[after + 1][0] and o.kind == "demonym" for o in others)
+        ):
+            partner = next(o for o in others if o.start == tokens[after + 1][0])
+            after = self._token_index(tokens, partner.end - 1) + 1
         attached = []
         for term in terms:
             if any(o.start <= term.start < o.end for o in mentions):
@@ -126,14 +135,17 @@ class LexiconFramer:
             t_last = self._token_index(tokens, term.end - 1)
             between_after = tokens[after:t_first]
             between_before = tokens[t_last + 1 : m_first]
-            if t_first >= after and len(between_after) <= 1 and self._clean(between_after, others):
+            if t_first >= after and len(between_after) <= 1 and self._clean(between_after, [
+                o for o in others if not (tokens[m_last + 1 : after] and o.start >= tokens[m_last + 1][0]
+                                          and o.end <= tokens[after - 1][1])
+            ]):
                 # head/postmodifier: "Hamas radicals", "Hamas terrorist group", "Russian government";
                 # unless a name follows the term, which then owns it ("Palestinian militant group Hamas").
                 nxt = t_last + 1
                 if nxt < len(tokens) and any(o.start == tokens[nxt][0] for o in others):
                     continue
                 attached.append(term)
-            elif t_last < m_first and len(between_before) <= 1 and self._clean(between_before, others):
+            elif t_last < m_first and not between_before:
                 attached.append(term)  # premodifier: "the militant Hamas group", "militant group Hamas"
             elif t_first > after and self._apposition(tokens[after:t_first], others):
                 attached.append(term)  # "Hamas, a terrorist organisation"

@@ -22,6 +22,9 @@ class MentionItem:
     span: tuple[int, int]
     actor: str
     kind: str = "name"
+    # Spans of every actor mention in the sentence, sorted: the encoder marks them all, so the
+    # pairs and mentions of one sentence share one encoder pass.
+    all_spans: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -33,8 +36,8 @@ class PairItem:
     target_spans: tuple[tuple[int, int], ...]
     source: str
     target: str
-    # Spans of every other actor mention in the sentence (context markers for the encoder).
-    other_spans: tuple[tuple[int, int], ...] = ()
+    # Spans of every actor mention in the sentence, sorted (see MentionItem.all_spans).
+    all_spans: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass
@@ -57,17 +60,19 @@ class SentenceCandidates:
         names = [a for a in self.actors if actors is None or a in actors]
         return [(a, b) for a in names for b in names if a != b]
 
+    @property
+    def all_spans(self) -> tuple[tuple[int, int], ...]:
+        return tuple(sorted((m.start - self.start, m.end - self.start) for m in self.mentions))
+
     def mention_item(self, mention: RawMention) -> MentionItem:
-        return MentionItem(self.text, (mention.start - self.start, mention.end - self.start), mention.actor, mention.kind)
+        span = (mention.start - self.start, mention.end - self.start)
+        return MentionItem(self.text, span, mention.actor, mention.kind, self.all_spans)
 
     def pair_item(self, source: str, target: str) -> PairItem:
         def spans(actor: str) -> tuple[tuple[int, int], ...]:
             return tuple((m.start - self.start, m.end - self.start) for m in self.mentions if m.actor == actor)
 
-        others = tuple(
-            (m.start - self.start, m.end - self.start) for m in self.mentions if m.actor not in (source, target)
-        )
-        return PairItem(self.text, spans(source), spans(target), source, target, others)
+        return PairItem(self.text, spans(source), spans(target), source, target, self.all_spans)
 
 
 def prepare_document(text: str, registry: Registry) -> list[SentenceCandidates]:

