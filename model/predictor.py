@@ -19,7 +19,7 @@ from stancelens.model.annotation import DocumentAnnotation, Framing, Mention, Mo
 from stancelens.model.framing import LexiconFramer
 from stancelens.model.labelset import LabelStandard, default_label_standard
 from stancelens.model.pipeline import MentionItem, PairItem, SentenceCandidates, prepare_document
-from stancelens.model.registry import Registry, default_registry
+from stancelens.model.registry import RawMention, Registry, default_registry
 
 TASKS = ("stance", "framing")
 
@@ -64,6 +64,32 @@ class Predictor:
         """Annotate documents. `actors` limits pairs and mentions to those actor ids."""
         docs = list(documents)
         prepared = [prepare_document(d.text, self.registry) for d in docs]
+        return self._classify_prepared(docs, prepared, tasks, actors)
+
+    def annotate_given_mentions(
+        self, annotations: Iterable[DocumentAnnotation], tasks: Sequence[str] = TASKS
+    ) -> list[DocumentAnnotation]:
+        """Keep the sentences and mentions of existing annotations (gold, or a user's own entities)
+        and predict framing and stance for them: classification without mention detection."""
+        docs, prepared = [], []
+        for ann in annotations:
+            docs.append(DocumentInput(ann.doc_id, ann.text))
+            prepared.append([
+                SentenceCandidates(
+                    s.index, s.start, s.end, s.text,
+                    [RawMention(m.start, m.end, m.text, m.actor, m.kind, s.index) for m in sorted(s.mentions, key=lambda x: x.start)],
+                )
+                for s in ann.sentences
+            ])
+        return self._classify_prepared(docs, prepared, tasks, None)
+
+    def _classify_prepared(
+        self,
+        docs: list[DocumentInput],
+        prepared: list[list[SentenceCandidates]],
+        tasks: Sequence[str],
+        actors: set[str] | None,
+    ) -> list[DocumentAnnotation]:
         if actors is not None:
             for sentences in prepared:
                 for s in sentences:
@@ -252,8 +278,6 @@ class LexiconEngine:
                 spans = [(0, len(item.sentence))]
                 found = self.registry.find_mentions(item.sentence, spans)[0]
                 cache[item.sentence] = found
-            from stancelens.model.registry import RawMention
-
             mention = next(
                 (m for m in found if (m.start, m.end) == item.span),
                 RawMention(item.span[0], item.span[1], item.sentence[item.span[0] : item.span[1]], item.actor, item.kind, 0),

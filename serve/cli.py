@@ -118,6 +118,136 @@ def schema(
         typer.echo(text, nl=False)
 
 
+DEFAULT_CONFIG = Path("training/configs/default.yaml")
+
+
+def _config(config: Path | None, **overrides):
+    from stancelens.training.config import TrainingConfig
+
+    try:
+        if config is None:
+            packaged = Path(__file__).resolve().parent.parent / "training" / "configs" / "default.yaml"
+            config = DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else packaged
+        return TrainingConfig.from_yaml(config, **overrides)
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def train(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write (atomically).")] = Path("models/default"),
+    config: Annotated[Path | None, typer.Option(help="Training config YAML (default: training/configs/default.yaml).")] = None,
+    base_model: Annotated[str | None, typer.Option(help="Local Hugging Face encoder directory (default: all-MiniLM-L6-v2).")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Override the config's epochs.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override the config's seed.")] = None,
+) -> None:
+    """Fine-tune the stance and framing transformer and write an HF-format model directory."""
+    from stancelens.training.trainer import TrainingError
+    from stancelens.training.trainer import train as run_training
+
+    cfg = _config(config, base_model=base_model, epochs=epochs, seed=seed)
+    try:
+        metrics = run_training(cfg, out)
+    except (TrainingError, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    typer.echo(json.dumps({"out": str(out), "best_epoch": metrics["best_epoch"],
+                           "training_minutes": metrics["training_minutes"]}))
+
+
+@app.command("train-baseline")
+def train_baseline(
+    out: Annotated[Path, typer.Option("--out", "-o")] = Path("models/tfidf"),
+    config: Annotated[Path | None, typer.Option(help="Training config YAML: the same data as the transformer.")] = None,
+) -> None:
+    """Train the TF-IDF + logistic-regression baseline on the transformer's training data."""
+    from stancelens.training.baselines import train_tfidf
+
+    try:
+        train_tfidf(_config(config), out)
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+def _resolve_model(model: str):
+    from stancelens.model.loading import load_predictor
+
+    if model == "tfidf":
+        path = Path("models/tfidf")
+        if not (path / "tfidf.joblib").exists():
+            typer.echo("models/tfidf is missing: training the TF-IDF baseline first", err=True)
+            from stancelens.training.baselines import train_tfidf
+
+            train_tfidf(_config(None), path, say=lambda m: typer.echo(m, err=True))
+        model = str(path)
+    try:
+        return load_predictor(model)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def evaluate(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report directory: report.json, report.md, PNGs.")],
+    gold: Annotated[list[Path] | None, typer.Option("--gold", help="Gold annotations (JSONL, Label Studio JSON or CSV); repeat for agreement.")] = None,
+    pred: Annotated[Path | None, typer.Option("--pred", help="Predictions to score against one --gold.")] = None,
+    model: Annotated[str | None, typer.Option(help="Score a model: a directory, 'lexicon' or 'tfidf'.")] = None,
+    dse: Annotated[Path | None, typer.Option(help="DSE folder or valid.txt: also report DSE's 5-class F1.")] = None,
+    seesaw: Annotated[Path | None, typer.Option(help="SEESAW folder: also report stance F1 on its validation split.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
+) -> None:
+    """Model against gold, predictions against gold, or annotators against each other."""
+    from stancelens.training.annotation_io import load_any
+    from stancelens.training.evaluate import compare, evaluate_predictor, summary, write_report
+
+    gold = gold or []
+    try:
+        gold_sets = [load_any(g) for g in gold]
+    except ValueError as exc:
+        _fail(str(exc))
+    if pred is not None:
+        if len(gold_sets) != 1:
+            _fail(f"--pred needs exactly one --gold to compare with, found {len(gold_sets)}")
+        from stancelens.model.labelset import default_label_standard
+
+        try:
+            predicted = load_any(pred)
+        except ValueError as exc:
+            _fail(str(exc))
+        std = default_label_standard()
+        by_id = {d.doc_id: d for d in predicted}
+        common = [d for d in gold_sets[0] if d.doc_id in by_id]
+        report = {"model": (predicted[0].model.model_dump() if predicted and predicted[0].model else
+                            {"name": str(pred), "version": "-", "hash": None}),
+                  "gold_mentions": compare(common, [by_id[d.doc_id] for d in common], std.stance, std.framing)}
+        report["end_to_end"] = report["gold_mentions"]
+        report["unmatched_documents"] = {
+            "gold_only": sorted({d.doc_id for d in gold_sets[0]} - set(by_id)),
+            "pred_only": sorted(set(by_id) - {d.doc_id for d in gold_sets[0]}),
+        }
+        report["summary"] = summary(report)
+        write_report(report, out, "model")
+        result = report["summary"]
+    elif model is not None:
+        predictor = _resolve_model(model)
+        report = evaluate_predictor(predictor, gold_sets[0] if gold_sets else None, dse, seesaw)
+        write_report(report, out, "model")
+        result = report["summary"]
+    elif len(gold_sets) >= 2:
+        from stancelens.training.agreement import agreement_report
+
+        report = agreement_report(gold_sets, [g.stem for g in gold])
+        write_report(report, out, "agreement")
+        result = {f"{task}.alpha": t["krippendorff_alpha"] for task, t in report["tasks"].items()}
+    else:
+        _fail("expected --model (with --gold/--dse/--seesaw), --gold with --pred, or two or more --gold files")
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        for key, value in result.items():
+            typer.echo(f"{key}: {value if value is None else round(value, 4)}")
+        typer.echo(f"report: {out / 'report.md'}")
+
+
 def main() -> None:
     app()
 
