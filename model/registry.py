@@ -173,7 +173,11 @@ class Registry:
                     actor = rule["then"] if rule.get("when_sentence_mentions") in sentence_actors else rule["default"]
                     r = RawMention(r.start, r.end, r.text, actor, r.kind, si)
                 elif r.actor.startswith("@"):
-                    pending_context.append((si, len(resolved)))
+                    owner = self._owner(text, r, resolved)
+                    if owner:  # "Russia's Foreign Ministry", "the Israeli Foreign Ministry"
+                        r = RawMention(r.start, r.end, r.text, owner, r.kind, si)
+                    else:
+                        pending_context.append((si, len(resolved)))
                 resolved.append(r)
             per_sentence.append(resolved)
             history.extend(r for r in resolved if not r.actor.startswith("@"))
@@ -184,6 +188,17 @@ class Registry:
                 per_sentence[si][pos] = RawMention(r.start, r.end, r.text, main_state or "", r.kind, si)
             per_sentence = [[r for r in sent if r.actor] for sent in per_sentence]
         return per_sentence
+
+    def _owner(self, text: str, mention: RawMention, before: list[RawMention]) -> str | None:
+        """The state named right before a contextual institution: possessive or demonym."""
+        if not before:
+            return None
+        prev = before[-1]
+        gap = text[prev.end : mention.start]
+        actor = self.actors.get(prev.actor)
+        if actor and actor.kind in {"state", "historical"} and re.fullmatch(r"(?:['’]s?)?\s*", gap):
+            return actor.id
+        return None
 
     def _resolve_descriptor(self, desc: dict, history: list[RawMention], sentence: int) -> str | None:
         if desc["refers_to"] != "antecedent":

@@ -248,6 +248,45 @@ def evaluate(
         typer.echo(f"report: {out / 'report.md'}")
 
 
+@app.command()
+def serve(
+    model: Annotated[Path, typer.Option(help="Model directory; the default one is trained first when missing.")] = Path("models/default"),
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    workers_threads: Annotated[int | None, typer.Option("--threads", help="torch CPU threads.")] = None,
+    no_micro_batching: Annotated[bool, typer.Option("--no-micro-batching", help="Serve requests one by one.")] = False,
+) -> None:
+    """Serve the HTTP API and the web page (limits: STANCELENS_* variables, see the README)."""
+    import uvicorn
+
+    from stancelens.serve.app import create_app
+    from stancelens.serve.observability import configure_logging
+    from stancelens.serve.settings import Settings
+
+    if not (model / "stancelens.json").exists():
+        if model != Path("models/default"):
+            _fail(f"model {model}: no such model directory; train it with `stancelens train --out {model}`")
+        typer.echo("models/default is missing: training the default model first (about 15 minutes on 2 cores)", err=True)
+        from stancelens.training.trainer import TrainingError
+        from stancelens.training.trainer import train as run_training
+
+        try:
+            run_training(_config(None), model)
+        except (TrainingError, FileNotFoundError, ValueError) as exc:
+            _fail(str(exc))
+    try:
+        settings = Settings.from_env(model=str(model), threads=workers_threads,
+                                     micro_batching=False if no_micro_batching else None)
+    except ValueError as exc:
+        _fail(str(exc))
+    if settings.threads:
+        import torch
+
+        torch.set_num_threads(settings.threads)
+    configure_logging()
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)
+
+
 def main() -> None:
     app()
 

@@ -26,3 +26,28 @@ def gold_docs():
     from stancelens.model.annotation import read_annotations
 
     return list(read_annotations(GOLD))
+
+
+MINI_CORPUS = ROOT / "tests" / "fixtures" / "mini_corpus.jsonl"
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A real fine-tune of a few steps on the small fixture corpus (no public datasets): the model the
+    service and prediction tests run against."""
+    from stancelens.training.config import TrainingConfig
+    from stancelens.training.trainer import train
+
+    out = tmp_path_factory.mktemp("models") / "tiny"
+    config = TrainingConfig(authored_path=str(MINI_CORPUS), dse_path=None, seesaw_path=None, epochs=2,
+                            batch_size=16, steps_limit=12, max_length=64, authored_valid_fraction=0.2,
+                            learning_rate=1e-4, patience=5)
+    train(config, out, progress=False, say=lambda m: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_predictor(tiny_model):
+    from stancelens.model.loading import load_predictor
+
+    return load_predictor(tiny_model)

@@ -360,7 +360,7 @@ def train(config: TrainingConfig, out: Path, progress: bool = True, say: Progres
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             step += 1
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
             if config.steps_limit and step >= config.steps_limit:

@@ -1,0 +1,122 @@
+"""POST /v1/analyze and POST /v1/stance."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+
+from stancelens.model.annotation import DocumentAnnotation, Framing, Mention, Sentence
+from stancelens.model.predictor import DocumentInput, rollup
+from stancelens.model.sentences import split_sentences
+from stancelens.serve.batcher import QueueFull
+from stancelens.serve.deps import Caller, Ready
+from stancelens.serve.errors import ApiError
+from stancelens.serve.schemas import (
+    AnalyzeRequest,
+    AnalyzeResponse,
+    DocumentOut,
+    ErrorResponse,
+    SpanIn,
+    StanceRequest,
+    StanceResponse,
+)
+
+router = APIRouter(prefix="/v1", tags=["analysis"])
+ERRORS = {code: {"model": ErrorResponse} for code in (401, 413, 422, 429, 503, 504)}
+
+
+def _check_actors(state, actors: list[str] | None, field: str) -> None:
+    registry = state.predictor.registry
+    for i, actor in enumerate(actors or []):
+        if actor not in registry.actors:
+            raise ApiError(422, "unknown_actor", f"expected an actor id from GET /v1/actors, found {actor!r}",
+                           f"{field}[{i}]" if field == "actors" else field)
+
+
+@router.post("/analyze", response_model=AnalyzeResponse, responses=ERRORS)
+async def analyze(body: AnalyzeRequest, state: Ready, caller: Caller) -> AnalyzeResponse:
+    """Sentences, actor mentions with framing, ordered pairs with stance, and a per-document roll-up."""
+    settings = state.settings
+    documents = body.document_list()
+    if len(documents) > settings.max_documents:
+        raise ApiError(422, "too_many_documents", f"expected at most {settings.max_documents} documents per request, "
+                       f"found {len(documents)}; split them over several requests", "documents")
+    sentences = 0
+    for i, d in enumerate(documents):
+        if len(d.text) > settings.max_chars_per_document:
+            raise ApiError(422, "document_too_long", f"expected at most {settings.max_chars_per_document} characters "
+                           f"per document, found {len(d.text)}; split the document",
+                           "text" if body.text is not None else f"documents[{i}].text")
+        sentences += len(split_sentences(d.text))
+    if sentences > settings.max_sentences_per_request:
+        raise ApiError(422, "too_many_sentences", f"expected at most {settings.max_sentences_per_request} sentences per "
+                       f"request, found {sentences}; send fewer or shorter documents", "documents")
+    _check_actors(state, body.actors, "actors")
+    try:
+        results = await asyncio.wait_for(
+            state.batcher.annotate([DocumentInput(d.id, d.text) for d in documents], body.tasks,
+                                   set(body.actors) if body.actors is not None else None),
+            settings.request_timeout_s,
+        )
+    except QueueFull as exc:
+        raise ApiError(503, "overloaded", "the request queue is full; retry after the indicated delay",
+                       headers={"Retry-After": "1"}) from exc
+    except TimeoutError as exc:
+        raise ApiError(504, "timeout", f"the request took longer than {settings.request_timeout_s} s; send fewer "
+                       "documents per request") from exc
+    out = [
+        DocumentOut(**r.model_dump(), source=d.source, published=d.published, rollup=rollup(r))
+        for d, r in zip(documents, results)
+    ]
+    return AnalyzeResponse(model=state.predictor.info, documents=out)
+
+
+@router.post("/stance", response_model=StanceResponse, responses=ERRORS)
+async def stance(body: StanceRequest, state: Ready, caller: Caller) -> StanceResponse:
+    """The stance of a source toward a target in one sentence, for users who bring their own entities."""
+    registry = state.predictor.registry
+    text = body.sentence
+    found = registry.find_mentions(text, [(0, len(text))])[0]
+
+    def spans_for(entity, name: str) -> tuple[str, list[tuple[int, int]]]:
+        if entity.actor is not None:
+            _check_actors(state, [entity.actor], f"{name}.actor")
+        if entity.span is not None:
+            a, b = entity.span.start, entity.span.end
+            if not (0 <= a < b <= len(text)):
+                raise ApiError(422, "bad_span", f"expected 0 <= start < end <= {len(text)} (the sentence length), "
+                               f"found start={a} end={b}", f"{name}.span")
+            return entity.actor or f"{name}:{text[a:b]}", [(a, b)]
+        spans = [(m.start, m.end) for m in found if m.actor == entity.actor]
+        if not spans:
+            raise ApiError(422, "actor_not_in_sentence", f"expected a mention of {entity.actor!r} in the sentence, "
+                           "found none; give its character span instead", f"{name}.actor")
+        return entity.actor, spans
+
+    source, source_spans = spans_for(body.source, "source")
+    target, target_spans = spans_for(body.target, "target")
+    if source == target or set(source_spans) & set(target_spans):
+        raise ApiError(422, "same_entity", "expected two different entities, found the same one twice", "target")
+    mentions = []
+    for k, (name, spans) in enumerate([(source, source_spans), (target, target_spans)]):
+        for a, b in spans:
+            mentions.append(Mention(id=f"m{k}_{a}", start=a, end=b, text=text[a:b], actor=name,
+                                    framing=Framing(label="none")))
+    mentions.sort(key=lambda m: m.start)
+    doc = DocumentAnnotation(doc_id="stance", text=text,
+                             sentences=[Sentence(index=0, start=0, end=len(text), text=text, mentions=mentions)])
+    try:
+        result = await asyncio.wait_for(
+            state.batcher.run(lambda: state.predictor.annotate_given_mentions([doc], ("stance",))),
+            state.settings.request_timeout_s,
+        )
+    except TimeoutError as exc:
+        raise ApiError(504, "timeout", "the request took too long") from exc
+    pair = next(p for p in result[0].sentences[0].pairs if p.source == source and p.target == target)
+    return StanceResponse(
+        source=source, target=target, stance=pair.stance, probs=pair.probs or {},
+        source_spans=[SpanIn(start=a, end=b) for a, b in source_spans],
+        target_spans=[SpanIn(start=a, end=b) for a, b in target_spans],
+        model=state.predictor.info,
+    )

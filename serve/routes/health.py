@@ -1,0 +1,34 @@
+"""Health and metrics: open even when an API key is set."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from stancelens.serve.errors import error_body
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health/live")
+async def live() -> dict:
+    return {"status": "live"}
+
+
+@router.get("/health/ready")
+async def ready(request: Request):
+    state = request.app.state.service
+    if state.predictor is None:
+        message = "the model is still loading" if not state.error else f"the model failed to load: {state.error}"
+        return JSONResponse(error_body("not_ready", message), status_code=503, headers={"Retry-After": "5"})
+    return {"status": "ready", "model": state.predictor.info.model_dump()}
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    m = request.app.state.metrics
+    state = request.app.state.service
+    m.queue_depth.set(state.batcher.depth if state.batcher else 0)
+    m.ready.set(1 if state.predictor else 0)
+    return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

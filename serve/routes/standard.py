@@ -1,0 +1,19 @@
+"""GET /v1/labels and GET /v1/actors: the label standard and registry the model was trained with."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from stancelens.serve.deps import Caller, Ready
+
+router = APIRouter(prefix="/v1", tags=["label standard"])
+
+
+@router.get("/labels")
+async def labels(state: Ready, caller: Caller) -> dict:
+    return {"model": state.predictor.info.model_dump(), **state.predictor.standard.as_dict()}
+
+
+@router.get("/actors")
+async def actors(state: Ready, caller: Caller) -> dict:
+    return {"model": state.predictor.info.model_dump(), **state.predictor.registry.as_dict()}

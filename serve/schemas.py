@@ -1,0 +1,134 @@
+"""Request and response models of the HTTP API (pydantic v2), with limits and examples."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from stancelens.model.annotation import DocumentAnnotation, ModelInfo
+
+Task = Literal["stance", "framing"]
+EXAMPLE_TEXT = "Moscow hosted a Hamas delegation. Netanyahu called Hamas terrorists."
+
+
+class DocumentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=200, examples=["x"])
+    text: str = Field(min_length=1, examples=[EXAMPLE_TEXT])
+    source: str | None = Field(default=None, max_length=200, description="Outlet or feed the text comes from.")
+    published: str | None = Field(default=None, max_length=40, description="Publication date (ISO 8601).")
+
+
+class AnalyzeRequest(BaseModel):
+    """Either `text` (one document) or `documents`."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"documents": [{"id": "x", "text": EXAMPLE_TEXT}]}, {"text": EXAMPLE_TEXT}]},
+    )
+
+    text: str | None = Field(default=None, min_length=1, description="A single document's text.")
+    documents: list[DocumentIn] | None = Field(default=None, min_length=1)
+    actors: list[str] | None = Field(default=None, description="Report only these actor ids (see /v1/actors).")
+    tasks: list[Task] = Field(default_factory=lambda: ["stance", "framing"], min_length=1)
+
+    @model_validator(mode="after")
+    def _one_input(self) -> AnalyzeRequest:
+        if (self.text is None) == (self.documents is None):
+            raise ValueError("expected exactly one of 'text' or 'documents', found "
+                             + ("both" if self.text is not None else "neither"))
+        if self.text is not None and not self.text.strip():
+            raise ValueError("expected non-empty 'text', found only whitespace")
+        if self.documents is not None:
+            for i, d in enumerate(self.documents):
+                if not d.text.strip():
+                    raise ValueError(f"documents[{i}].text: expected text, found only whitespace")
+            ids = [d.id for d in self.documents]
+            if len(set(ids)) != len(ids):
+                raise ValueError("documents: expected unique ids, found duplicates")
+        return self
+
+    def document_list(self) -> list[DocumentIn]:
+        return self.documents if self.documents is not None else [DocumentIn(id="text", text=self.text or "")]
+
+
+class PairRollup(BaseModel):
+    source: str
+    target: str
+    sentences: int
+    counts: dict[str, int]
+    mean_probs: dict[str, float]
+
+
+class DocumentOut(DocumentAnnotation):
+    source: str | None = None
+    published: str | None = None
+    rollup: list[PairRollup] = Field(default_factory=list)
+
+
+class AnalyzeResponse(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    model: ModelInfo
+    documents: list[DocumentOut]
+
+
+class SpanIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start: int = Field(ge=0)
+    end: int = Field(gt=0)
+
+
+class EntityIn(BaseModel):
+    """An entity given by character span in the sentence, by actor id, or both (span named as that actor)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    span: SpanIn | None = None
+    actor: str | None = Field(default=None, max_length=100)
+
+    @model_validator(mode="after")
+    def _something(self) -> EntityIn:
+        if self.span is None and self.actor is None:
+            raise ValueError("expected 'span' or 'actor', found neither")
+        return self
+
+
+class StanceRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [
+            {"sentence": "Moscow condemned the Israeli strikes.", "source": {"actor": "russia"}, "target": {"actor": "israel"}},
+            {"sentence": "Acme Corp praised Globex.", "source": {"span": {"start": 0, "end": 9}},
+             "target": {"span": {"start": 19, "end": 25}}},
+        ]},
+    )
+
+    sentence: str = Field(min_length=1)
+    source: EntityIn
+    target: EntityIn
+
+
+class StanceResponse(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    source: str
+    target: str
+    stance: str
+    probs: dict[str, float]
+    source_spans: list[SpanIn]
+    target_spans: list[SpanIn]
+    model: ModelInfo
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail

@@ -1,0 +1,51 @@
+"""Service settings: every limit configurable through STANCELENS_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+
+
+def _env(name: str, default, cast):
+    raw = os.environ.get(f"STANCELENS_{name.upper()}")
+    if raw is None or raw == "":
+        return default
+    try:
+        return cast(raw)
+    except ValueError as exc:
+        raise ValueError(
+            f"STANCELENS_{name.upper()}: expected {cast.__name__}, found {raw!r}; fix or unset the variable"
+        ) from exc
+
+
+@dataclass
+class Settings:
+    """Defaults are the ones documented in the README (section Service)."""
+
+    model: str = "models/default"
+    max_body_bytes: int = 2_000_000
+    max_documents: int = 64
+    max_chars_per_document: int = 100_000
+    max_sentences_per_request: int = 2_000
+    max_batch_documents: int = 32
+    max_wait_ms: float = 5.0
+    queue_size: int = 256
+    request_timeout_s: float = 30.0
+    micro_batching: bool = True
+    api_key: str | None = field(default=None, repr=False)
+    rate_limit_per_minute: int = 0
+    threads: int | None = None
+
+    @classmethod
+    def from_env(cls, **overrides) -> Settings:
+        values = {}
+        for f in fields(cls):
+            if f.name == "api_key":
+                values["api_key"] = os.environ.get("STANCELENS_API_KEY") or None
+                continue
+            default = f.default
+            cast = {"int": int, "float": float, "str": str, "bool": lambda v: v.lower() in {"1", "true", "yes"},
+                    "int | None": int}.get(str(f.type), str)
+            values[f.name] = _env(f.name, default, cast)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)

@@ -1,0 +1,114 @@
+"""A real (tiny) fine-tune: the loop learns, the directory round-trips, errors are clear."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from stancelens.model.predictor import DocumentInput
+from stancelens.training.config import TrainingConfig
+from tests.conftest import MINI_CORPUS, SEEDS
+
+
+def test_model_directory_has_everything_beside_the_weights(tiny_model: Path):
+    names = {p.name for p in tiny_model.iterdir()}
+    assert {"config.json", "model.safetensors", "heads.safetensors", "tokenizer.json", "stancelens.json",
+            "training_config.yaml", "data_hashes.json", "metrics.json", "labels"} <= names
+    meta = json.loads((tiny_model / "stancelens.json").read_text())
+    assert meta["stance_id2label"] == {"0": "support", "1": "oppose", "2": "neutral"}
+    assert meta["framing_id2label"]["0"] == "terrorist"
+    assert (tiny_model / "labels" / "actors.yaml").exists()
+    hashes = json.loads((tiny_model / "data_hashes.json").read_text())
+    assert any(k.endswith("mini_corpus.jsonl") for k in hashes)
+    metrics = json.loads((tiny_model / "metrics.json").read_text())
+    assert metrics["model"]["hash"] == meta["hash"]
+    assert "calibration" in metrics
+
+
+def test_loss_falls_on_a_real_fine_tune(tmp_path):
+    from stancelens.training.trainer import train
+
+    config = TrainingConfig(authored_path=str(MINI_CORPUS), dse_path=None, seesaw_path=None, epochs=3,
+                            batch_size=16, max_length=64, authored_valid_fraction=0.2, patience=5, learning_rate=1e-4)
+    metrics = train(config, tmp_path / "m", progress=False, say=lambda m: None)
+    losses = [h["mean_loss"] for h in metrics["history"]]
+    assert losses[-1] < losses[0] * 0.9, losses
+
+
+def test_save_then_load_gives_identical_logits(tiny_model, tiny_predictor):
+    from stancelens.model.transformer import TransformerEngine
+
+    again = TransformerEngine.load(tiny_model)
+    docs = [DocumentInput("a", "Moscow hosted a Hamas delegation. Netanyahu called Hamas terrorists.")]
+    from stancelens.model.pipeline import prepare_document
+
+    sentences = prepare_document(docs[0].text, tiny_predictor.registry)
+    pairs = [s.pair_item(a, b) for s in sentences for a, b in s.ordered_pairs()]
+    mentions = [s.mention_item(m) for s in sentences for m in s.mentions]
+    a = tiny_predictor.engine.logits(pairs, mentions)
+    b = again.logits(pairs, mentions)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+def test_batch_predictions_equal_single_predictions(tiny_predictor):
+    docs = [DocumentInput(p.stem, p.read_text(encoding="utf-8")) for p in SEEDS]
+    together = tiny_predictor.annotate(docs)
+    for doc, batched in zip(docs, together):
+        single = tiny_predictor.annotate([doc])[0]
+        for s1, s2 in zip(single.sentences, batched.sentences):
+            assert [p.stance for p in s1.pairs] == [p.stance for p in s2.pairs]
+            assert [m.framing.label for m in s1.mentions] == [m.framing.label for m in s2.mentions]
+            for p1, p2 in zip(s1.pairs, s2.pairs):
+                assert p1.probs == pytest.approx(p2.probs, abs=1e-4)
+
+
+def test_swapping_source_and_target_changes_the_input_to_the_stance_head(tiny_predictor):
+    from stancelens.model.pipeline import prepare_document
+
+    s = prepare_document("Iran armed Hezbollah.", tiny_predictor.registry)[0]
+    logits, _ = tiny_predictor.engine.logits([s.pair_item("iran", "hezbollah"), s.pair_item("hezbollah", "iran")], [])
+    assert not torch.allclose(logits[0], logits[1])
+
+
+def test_missing_base_model_is_a_clear_error(tmp_path):
+    from stancelens.training.trainer import train
+
+    config = TrainingConfig(base_model=str(tmp_path / "nowhere"), authored_path=str(MINI_CORPUS), dse_path=None,
+                            seesaw_path=None)
+    with pytest.raises(FileNotFoundError, match="expected a Hugging Face model directory with config.json, found no such directory"):
+        train(config, tmp_path / "m", progress=False, say=lambda m: None)
+
+
+def test_wrong_label_names_in_data_fail_with_file_line_and_field(tmp_path):
+    from stancelens.training.trainer import train
+
+    bad = tmp_path / "bad.jsonl"
+    lines = MINI_CORPUS.read_text(encoding="utf-8").splitlines()
+    doc = json.loads(lines[0])
+    doc["sentences"][0]["pairs"][0]["stance"] = "friendly"
+    bad.write_text("\n".join([lines[1], json.dumps(doc)]) + "\n", encoding="utf-8")
+    config = TrainingConfig(authored_path=str(bad), dse_path=None, seesaw_path=None)
+    with pytest.raises(ValueError, match=r"bad\.jsonl, line 2, sentences\[0\]\.pairs\[0\]\.stance: expected one of \['support', 'oppose', 'neutral'\], found 'friendly'"):
+        train(config, tmp_path / "m", progress=False, say=lambda m: None)
+
+
+def test_empty_training_set_fails_clearly(tmp_path):
+    from stancelens.training.trainer import TrainingError, train
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    config = TrainingConfig(authored_path=str(empty), dse_path=str(tmp_path / "no-dse"), seesaw_path=None)
+    with pytest.raises(TrainingError, match="training set is empty"):
+        train(config, tmp_path / "m", progress=False, say=lambda m: None)
+
+
+def test_config_validation_names_field_expected_and_found(tmp_path):
+    with pytest.raises(ValueError, match=r"encoding: expected 'sentence' or 'pair', found 'word'"):
+        TrainingConfig(encoding="word")
+    path = tmp_path / "c.yaml"
+    path.write_text("epochz: 3\n")
+    with pytest.raises(ValueError, match=r"unknown field\(s\) \['epochz'\]"):
+        TrainingConfig.from_yaml(path)
