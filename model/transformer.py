@@ -166,6 +166,8 @@ class TransformerEngine:
         self.max_length: int = int(meta.get("max_length", 128))
         self.temperature = {"stance": float(meta.get("temperature", {}).get("stance", 1.0)),
                             "framing": float(meta.get("temperature", {}).get("framing", 1.0))}
+        self.bias = {task: torch.tensor(meta.get("bias", {}).get(task) or [0.0] * n)
+                     for task, n in (("stance", len(self.stance_labels)), ("framing", len(self.framing_labels)))}
         self.batch_size = 64
         self.directory = directory
         self.standard: LabelStandard | None = None
@@ -225,7 +227,7 @@ class TransformerEngine:
     def _to_probs(self, logits: torch.Tensor, task: str, labels: list[str]) -> list[dict[str, float]]:
         if logits.numel() == 0:
             return []
-        probs = torch.softmax(logits / self.temperature[task], dim=-1).tolist()
+        probs = torch.softmax(logits / self.temperature[task] + self.bias[task], dim=-1).tolist()
         return [{label: round(p, 6) for label, p in zip(labels, row)} for row in probs]
 
     def forward_passes(self, pairs: Sequence[PairItem], mentions: Sequence[MentionItem]) -> int:

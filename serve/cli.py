@@ -287,6 +287,78 @@ def serve(
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)
 
 
+@app.command()
+def score(
+    inputs: Annotated[list[str], typer.Argument(
+        help="RSS/Atom feeds (files or http(s) URLs), JSONL/CSV of articles, folders of .txt/.html, or - for stdin.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Pair rows; mention rows go beside it (s.parquet → "
+                                      "s.mentions.parquet), errors to RESULTS.errors.jsonl.")],
+    fmt: Annotated[str | None, typer.Option("--format", help="parquet, jsonl or csv (default: from --out's "
+                                            "extension, else parquet).")] = None,
+    model: Annotated[str | None, typer.Option(help="'lexicon', 'tfidf:DIR' or a model directory "
+                                              "(default: models/default).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Documents per prediction batch.")] = 16,
+    engine: Annotated[str, typer.Option(help="local (this process) or ray (a Ray Data actor pool).")] = "local",
+    workers: Annotated[int | None, typer.Option(min=1, help="Ray actors (default: the cluster's CPUs).")] = None,
+    ray_address: Annotated[str | None, typer.Option(help="Existing Ray cluster, e.g. ray://head:10001 "
+                                                    "(default: $RAY_ADDRESS, else a local Ray).")] = None,
+    checkpoint_docs: Annotated[int, typer.Option(min=1, help="Commit a checkpoint part every N documents.")] = 1000,
+    checkpoint_seconds: Annotated[float, typer.Option(min=0.0, help="... or every S seconds.")] = 60.0,
+    id_field: Annotated[str | None, typer.Option(help="Article tables: id column (default id/doc_id/guid).")] = None,
+    text_field: Annotated[str | None, typer.Option(help="Text column (default text/content/body/article).")] = None,
+    title_field: Annotated[str | None, typer.Option(help="Title column (default title/headline).")] = None,
+    url_field: Annotated[str | None, typer.Option(help="URL column (default url/link).")] = None,
+    source_field: Annotated[str | None, typer.Option(help="Outlet column (default source/outlet/publisher).")] = None,
+    date_field: Annotated[str | None, typer.Option(help="Date column (default date/published/published_at).")] = None,
+) -> None:
+    """Score news feeds and article collections into pair and mention tables; resumable after a crash."""
+    from stancelens.model.loading import DEFAULT_MODEL_DIR, load_predictor
+    from stancelens.serve.feeds import FieldMap, InputReader
+    from stancelens.serve.scoring import LocalEngine, RayEngine, ScoreRun, ScoringError, infer_format
+
+    if engine not in ("local", "ray"):
+        _fail(f"--engine: expected local or ray, found {engine!r}")
+    if model is None:
+        if not DEFAULT_MODEL_DIR.is_dir():
+            _fail(f"no --model given and {DEFAULT_MODEL_DIR} does not exist; train it with "
+                  "`stancelens train --out models/default`, or pass --model lexicon (rules) or a model directory")
+        model = str(DEFAULT_MODEL_DIR)
+    try:
+        infer_format(out, fmt)
+        predictor = load_predictor(model)
+    except (FileNotFoundError, ValueError, ScoringError) as exc:
+        _fail(str(exc))
+    fields = FieldMap(id=id_field, text=text_field, title=title_field, url=url_field, source=source_field,
+                      date=date_field)
+    runner = (RayEngine(model, workers=workers, address=ray_address) if engine == "ray"
+              else LocalEngine(predictor))
+    run = ScoreRun(inputs, out, predictor, runner, fmt, batch_size, InputReader(fields),
+                   checkpoint_docs, checkpoint_seconds)
+    try:
+        summary = run.run()
+    except ScoringError as exc:
+        _fail(str(exc))
+    typer.echo(summary.line())
+
+
+@app.command()
+def report(
+    results: Annotated[Path, typer.Argument(help="Pair rows written by `stancelens score` (mentions are read "
+                                            "from beside it).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder: index.html, PNG plots, CSV/HTML tables.")],
+    period: Annotated[str, typer.Option(help="Time bucket for stance over time: week or month.")] = "month",
+    top: Annotated[int, typer.Option(min=1, help="Pairs/actors plotted (by number of rows).")] = 6,
+) -> None:
+    """Aggregate scored results: stance share per pair over time and per outlet, framing per actor and outlet."""
+    from stancelens.serve.report import ReportError, build_report
+
+    try:
+        index = build_report(results, out, period=period, top=top)
+    except ReportError as exc:
+        _fail(str(exc))
+    typer.echo(f"report: {index}")
+
+
 def main() -> None:
     app()
 

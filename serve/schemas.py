@@ -78,8 +78,9 @@ class AnalyzeResponse(BaseModel):
 class SpanIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    start: int = Field(ge=0)
-    end: int = Field(gt=0)
+    # strict: JSON true/false must not pass as offsets 1/0.
+    start: int = Field(ge=0, strict=True)
+    end: int = Field(gt=0, strict=True)
 
 
 class EntityIn(BaseModel):

@@ -37,6 +37,7 @@ class TrainingConfig:
         dse_max_train: Cap on DSE training lines after neutral sampling (null: no cap).
         seesaw_path: SEESAW folder (articles/, annotations/, meta/); null or missing skips SEESAW.
         seesaw_max_train: Cap on SEESAW training sentences (null: no cap).
+        stance_bias_calibration: Fit a per-class bias with the stance temperature (undoes neutral subsampling).
         eval_batch_size: Sentences per batch when validating.
         threads: torch CPU threads (null: torch's default).
         steps_limit: Stop after this many optimisation steps (tests use it; null: no limit).
@@ -63,6 +64,7 @@ class TrainingConfig:
     dse_max_train: int | None = None
     seesaw_path: str | None = "${STANCELENS_DATA}/seesaw"
     seesaw_max_train: int | None = 1500
+    stance_bias_calibration: bool = True
     eval_batch_size: int = 64
     threads: int | None = None
     steps_limit: int | None = None

@@ -41,7 +41,7 @@ from stancelens.model.transformer import (
     ranges_tensor,
 )
 from stancelens.training import data as D
-from stancelens.training.calibration import expected_calibration_error, fit_temperature
+from stancelens.training.calibration import expected_calibration_error, fit_temperature, fit_temperature_and_bias
 from stancelens.training.config import TrainingConfig
 from stancelens.training.metrics import classification_report
 
@@ -393,7 +393,8 @@ def train(config: TrainingConfig, out: Path, progress: bool = True, say: Progres
     results = best[3]
     # Temperature scaling per head on the validation logits of the chosen epoch.
     calibration = {}
-    temperatures = {}
+    temperatures: dict[str, float] = {}
+    biases: dict[str, list[float]] = {}
     for task in ("stance", "framing"):
         logits = [r[f"{task}_logits"] for r in results.values() if len(r[f"{task}_y"])]
         ys = [torch.tensor(r[f"{task}_y"]) for r in results.values() if len(r[f"{task}_y"])]
@@ -401,12 +402,20 @@ def train(config: TrainingConfig, out: Path, progress: bool = True, say: Progres
             temperatures[task] = 1.0
             continue
         lg, y = torch.cat(logits), torch.cat(ys)
-        t = fit_temperature(lg, y)
+        if task == "stance" and config.stance_bias_calibration:
+            t, b = fit_temperature_and_bias(lg, y)
+        else:
+            t, b = fit_temperature(lg, y), [0.0] * lg.shape[-1]
         temperatures[task] = t
+        biases[task] = b
+        calibrated = torch.softmax(lg / t + torch.tensor(b), -1)
         calibration[task] = {
             "temperature": t,
+            "bias": b,
             "ece_before": expected_calibration_error(torch.softmax(lg, -1), y),
-            "ece_after": expected_calibration_error(torch.softmax(lg / t, -1), y),
+            "ece_after": expected_calibration_error(calibrated, y),
+            "macro_f1_before": _macro_f1(lg.argmax(-1), y, lg.shape[-1]),
+            "macro_f1_after": _macro_f1(calibrated.argmax(-1), y, lg.shape[-1]),
             "n": len(y),
         }
     say("calibration: " + ", ".join(
@@ -431,13 +440,45 @@ def train(config: TrainingConfig, out: Path, progress: bool = True, say: Progres
         "name": out.name or "stancelens",
         "version": f"{standard.version}+{time.strftime('%Y%m%d%H%M%S', time.gmtime())}",
         "temperature": temperatures,
+        "bias": biases,
         "base_model": str(base),
         "label_standard": standard.version,
         "seed": config.seed,
     })
     save_model(out, model, tokenizer, meta, config, hashes, metrics)
     say(f"saved {out} in {minutes:.1f} min")
+    test = seed_gold_figures(out)
+    if test:
+        metrics["test_seed_gold"] = test
+        from stancelens.model.files import atomic_writer
+
+        stored = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+        stored["test_seed_gold"] = test
+        with atomic_writer(out / "metrics.json") as handle:
+            json.dump(stored, handle, indent=2, default=float)
+        say("seed gold (test set, never used for selection): " + ", ".join(
+            f"{k}={v:.3f}" for k, v in test.items() if isinstance(v, float)))
     return metrics
+
+
+def seed_gold_figures(model_dir: Path) -> dict | None:
+    """Figures on the seed gold, computed after the model is saved and never fed back into training."""
+    gold = labels_dir() / "gold" / "seeds.jsonl"
+    if not gold.exists():
+        return None
+    from stancelens.model.annotation import read_annotations
+    from stancelens.model.loading import load_predictor
+    from stancelens.training.evaluate import evaluate_predictor
+
+    report = evaluate_predictor(load_predictor(model_dir), list(read_annotations(gold)))
+    return {k: v for k, v in report["summary"].items() if v is not None}
+
+
+def _macro_f1(pred: torch.Tensor, gold: torch.Tensor, n: int) -> float:
+    from sklearn.metrics import f1_score
+
+    present = sorted(set(gold.tolist()) | set(pred.tolist()))
+    return float(f1_score(gold.tolist(), pred.tolist(), labels=present, average="macro", zero_division=0))
 
 
 def _flat_macro(results: dict[str, dict]) -> dict[str, dict]:

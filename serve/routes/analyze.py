@@ -23,7 +23,7 @@ from stancelens.serve.schemas import (
 )
 
 router = APIRouter(prefix="/v1", tags=["analysis"])
-ERRORS = {code: {"model": ErrorResponse} for code in (401, 413, 422, 429, 503, 504)}
+ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 413, 422, 429, 503, 504)}
 
 
 def _check_actors(state, actors: list[str] | None, field: str) -> None:

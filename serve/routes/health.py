@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from stancelens.serve.errors import error_body
+from stancelens.serve.schemas import ErrorResponse
 
 router = APIRouter(tags=["health"])
 
@@ -16,7 +17,7 @@ async def live() -> dict:
     return {"status": "live"}
 
 
-@router.get("/health/ready")
+@router.get("/health/ready", responses={503: {"model": ErrorResponse}})
 async def ready(request: Request):
     state = request.app.state.service
     if state.predictor is None:
@@ -25,7 +26,7 @@ async def ready(request: Request):
     return {"status": "ready", "model": state.predictor.info.model_dump()}
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(request: Request) -> Response:
     m = request.app.state.metrics
     state = request.app.state.service

@@ -5,15 +5,17 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from stancelens.serve.deps import Caller, Ready
+from stancelens.serve.schemas import ErrorResponse
 
 router = APIRouter(prefix="/v1", tags=["label standard"])
+ERRORS = {code: {"model": ErrorResponse} for code in (401, 429, 503)}
 
 
-@router.get("/labels")
+@router.get("/labels", responses=ERRORS)
 async def labels(state: Ready, caller: Caller) -> dict:
     return {"model": state.predictor.info.model_dump(), **state.predictor.standard.as_dict()}
 
 
-@router.get("/actors")
+@router.get("/actors", responses=ERRORS)
 async def actors(state: Ready, caller: Caller) -> dict:
     return {"model": state.predictor.info.model_dump(), **state.predictor.registry.as_dict()}
