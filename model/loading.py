@@ -9,7 +9,11 @@ from stancelens.model.predictor import LexiconEngine, Predictor
 DEFAULT_MODEL_DIR = Path("models/default")
 
 
-def load_predictor(spec: str | Path | None = None, quantize: bool = False) -> Predictor:
+def load_predictor(spec: str | Path | None = None, quantize: bool = False, backend: str = "torch",
+                   fast: bool = False) -> Predictor:
+    """`quantize`/`backend` pick the transformer's int8 variant (see `TransformerEngine.load`); `fast=True`
+    is the measured fastest one that holds accuracy (`FAST_BACKEND`, see `stancelens bench`). Both are
+    ignored by the lexicon and TF-IDF engines."""
     spec = str(spec) if spec is not None else str(DEFAULT_MODEL_DIR)
     if spec == "lexicon":
         return Predictor(LexiconEngine())
@@ -27,7 +31,7 @@ def load_predictor(spec: str | Path | None = None, quantize: bool = False) -> Pr
         from stancelens.model.tfidf import TfidfEngine
 
         return Predictor(TfidfEngine.load(path))
-    from stancelens.model.transformer import TransformerEngine
+    from stancelens.model.transformer import FAST_BACKEND, TransformerEngine
 
-    engine = TransformerEngine.load(path, quantize=quantize)
+    engine = TransformerEngine.load(path, quantize=quantize or fast, backend=FAST_BACKEND if fast else backend)
     return Predictor(engine, registry=engine.registry, standard=engine.standard)

@@ -33,6 +33,10 @@ from stancelens.model.pipeline import MentionItem, PairItem
 
 MARKERS = {"M": ("[M]", "[/M]"), "S": ("[S]", "[/S]"), "T": ("[T]", "[/T]")}
 SPECIAL_TOKENS = [t for pair in MARKERS.values() for t in pair]
+BACKENDS = ("torch", "onnx")
+# The int8 backend of the fast path (`load_predictor(fast=True)`): ONNX Runtime per-channel int8 measured
+# faster than torch dynamic int8 on this 2-core AVX2 CPU and closer to fp32 (`stancelens bench`).
+FAST_BACKEND = "onnx"
 log = logging.getLogger(__name__)
 
 
@@ -105,24 +109,31 @@ class HeadedEncoder(nn.Module):
         return self.framing_head(self.dropout(torch.cat([mention, cls], dim=-1)))
 
 
+def mark_text(
+    sentence: str, spans: Sequence[tuple[int, int]], roles: dict[tuple[int, int], str]
+) -> tuple[str, list[tuple[int, int]]]:
+    """The sentence with marker tokens around each span (role M unless `roles` says S or T), and the
+    spans that were marked, in order."""
+    pieces: list[str] = []
+    marked: list[tuple[int, int]] = []
+    pos = 0
+    for a, b in sorted(set(spans)):
+        if a < pos:  # overlapping spans cannot be marked; the finder never produces them
+            continue
+        marked.append((a, b))
+        open_tok, close_tok = MARKERS[roles.get((a, b), "M")]
+        pieces += [sentence[pos:a], f" {open_tok} ", sentence[a:b], f" {close_tok} "]
+        pos = b
+    pieces.append(sentence[pos:])
+    return "".join(pieces), marked
+
+
 def mark_and_encode(
     tokenizer, sentence: str, spans: Sequence[tuple[int, int]], roles: dict[tuple[int, int], str], max_length: int
 ) -> EncodedSentence:
     """Insert marker tokens around spans, tokenize, and crop to max_length around the markers."""
-    ordered = sorted(set(spans))
-    pieces: list[str] = []
-    marked: list[tuple[int, int]] = []
-    pos = 0
-    for a, b in ordered:
-        if a < pos:  # overlapping spans cannot be marked; the finder never produces them
-            continue
-        marked.append((a, b))
-        role = roles.get((a, b), "M")
-        open_tok, close_tok = MARKERS[role]
-        pieces += [sentence[pos:a], f" {open_tok} ", sentence[a:b], f" {close_tok} "]
-        pos = b
-    pieces.append(sentence[pos:])
-    ids = tokenizer("".join(pieces), add_special_tokens=True, truncation=False)["input_ids"]
+    text, marked = mark_text(sentence, spans, roles)
+    ids = tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"]
     open_ids = {tokenizer.convert_tokens_to_ids(MARKERS[r][0]) for r in MARKERS}
     close_ids = {tokenizer.convert_tokens_to_ids(MARKERS[r][1]) for r in MARKERS}
     opens = [i for i, t in enumerate(ids) if t in open_ids]
@@ -169,6 +180,8 @@ class TransformerEngine:
         self.bias = {task: torch.tensor(meta.get("bias", {}).get(task) or [0.0] * n)
                      for task, n in (("stance", len(self.stance_labels)), ("framing", len(self.framing_labels)))}
         self.batch_size = 64
+        # What runs the encoder on a padded batch; the ONNX fast path replaces it (see `load`).
+        self.encode = self.model.encode
         self.directory = directory
         self.standard: LabelStandard | None = None
         self.registry = None
@@ -183,7 +196,13 @@ class TransformerEngine:
 
     # -- loading ---------------------------------------------------------------------------------
     @classmethod
-    def load(cls, directory: Path, quantize: bool = False, threads: int | None = None) -> TransformerEngine:
+    def load(cls, directory: Path, quantize: bool = False, threads: int | None = None,
+             backend: str = "torch") -> TransformerEngine:
+        """Load a trained directory. `quantize` gives int8: with `backend='torch'` torch's dynamic
+        quantisation of every Linear layer, with `backend='onnx'` the encoder as a cached ONNX Runtime
+        per-channel int8 graph (model/onnx_engine.py) and the heads in fp32."""
+        if backend not in BACKENDS:
+            raise ValueError(f"backend: expected one of {', '.join(BACKENDS)}, found {backend!r}")
         from safetensors.torch import load_file
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
@@ -207,11 +226,23 @@ class TransformerEngine:
             raise ValueError(f"model {directory}: heads.safetensors does not fit the model ({unexpected or missing})")
         if threads:
             torch.set_num_threads(threads)
-        if quantize:
-            model = torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+        onnx_encoder = None
+        if quantize and backend == "onnx":
+            from stancelens.model.onnx_engine import OnnxEncoder, export_int8
+
+            onnx_encoder = OnnxEncoder(export_int8(model.encoder, directory), threads)
+            model.encoder = nn.Identity()  # the graph replaces it: free its fp32 weights
+        elif quantize:
+            # Per-channel weight scales: per-tensor int8 moved this encoder's sentence vectors too far
+            # from fp32 (pooled cosine 0.92-0.95 against 0.99).
+            qconfig = torch.ao.quantization.per_channel_dynamic_qconfig
+            model = torch.ao.quantization.quantize_dynamic(model, {nn.Linear: qconfig}, dtype=torch.qint8)
         engine = cls(model, tokenizer, meta, directory)
+        if onnx_encoder is not None:
+            engine.encode = onnx_encoder
         if quantize:
-            engine.info = ModelInfo(name=engine.info.name + "-int8", version=engine.info.version, hash=engine.info.hash)
+            suffix = "-onnx-int8" if onnx_encoder is not None else "-int8"
+            engine.info = ModelInfo(name=engine.info.name + suffix, version=engine.info.version, hash=engine.info.hash)
         return engine
 
     # -- inference -------------------------------------------------------------------------------
@@ -282,7 +313,7 @@ class TransformerEngine:
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
             input_ids, attention = collate([encoded[i].input_ids for i in chunk], self.tokenizer.pad_token_id)
-            hidden = self.model.encode(input_ids, attention)
+            hidden = self.encode(input_ids, attention)
             row_of = {p: r for r, p in enumerate(chunk)}
             p_idx = [i for p in chunk for i in by_pass_pairs.get(p, [])]
             if p_idx:

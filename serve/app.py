@@ -15,6 +15,7 @@ from stancelens.serve import errors
 from stancelens.serve.deps import ServiceState
 from stancelens.serve.observability import Metrics, request_middleware
 from stancelens.serve.routes import analyze, health, standard
+from stancelens.serve.routes import evaluate as evaluate_route
 from stancelens.serve.settings import Settings
 
 log = logging.getLogger("stancelens.serve")
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, predictor=None) -> FastAPI:
     app.include_router(analyze.router)
     app.include_router(standard.router)
     app.include_router(health.router)
+    app.include_router(evaluate_route.router)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page() -> HTMLResponse:

@@ -194,58 +194,90 @@ def evaluate(
     dse: Annotated[Path | None, typer.Option(help="DSE folder or valid.txt: also report DSE's 5-class F1.")] = None,
     seesaw: Annotated[Path | None, typer.Option(help="SEESAW folder: also report stance F1 on its validation split.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
+    documents: Annotated[Path | None, typer.Option(help="Folder of <doc_id>.txt: the texts of CSV annotations.")] = None,
 ) -> None:
     """Model against gold, predictions against gold, or annotators against each other."""
-    from stancelens.training.annotation_io import load_any
-    from stancelens.training.evaluate import compare, evaluate_predictor, summary, write_report
+    from stancelens.training.annotation_io import load_any, load_sets
+    from stancelens.training.evaluate import evaluation_report, write_report
 
     gold = gold or []
     try:
-        gold_sets = [load_any(g) for g in gold]
+        # A Label Studio export may hold several annotators: each is a set of its own for agreement.
+        gold_sets = [s for g in gold for s in (load_sets(g, documents) if pred is None and model is None
+                                                 else [load_any(g, documents)])]
+        predicted = load_any(pred, documents) if pred is not None else None
     except ValueError as exc:
         _fail(str(exc))
-    if pred is not None:
-        if len(gold_sets) != 1:
-            _fail(f"--pred needs exactly one --gold to compare with, found {len(gold_sets)}")
-        from stancelens.model.labelset import default_label_standard
-
-        try:
-            predicted = load_any(pred)
-        except ValueError as exc:
-            _fail(str(exc))
-        std = default_label_standard()
-        by_id = {d.doc_id: d for d in predicted}
-        common = [d for d in gold_sets[0] if d.doc_id in by_id]
-        report = {"model": (predicted[0].model.model_dump() if predicted and predicted[0].model else
-                            {"name": str(pred), "version": "-", "hash": None}),
-                  "gold_mentions": compare(common, [by_id[d.doc_id] for d in common], std.stance, std.framing)}
-        report["end_to_end"] = report["gold_mentions"]
-        report["unmatched_documents"] = {
-            "gold_only": sorted({d.doc_id for d in gold_sets[0]} - set(by_id)),
-            "pred_only": sorted(set(by_id) - {d.doc_id for d in gold_sets[0]}),
-        }
-        report["summary"] = summary(report)
-        write_report(report, out, "model")
-        result = report["summary"]
-    elif model is not None:
-        predictor = _resolve_model(model)
-        report = evaluate_predictor(predictor, gold_sets[0] if gold_sets else None, dse, seesaw)
-        write_report(report, out, "model")
-        result = report["summary"]
-    elif len(gold_sets) >= 2:
-        from stancelens.training.agreement import agreement_report
-
-        report = agreement_report(gold_sets, [g.stem for g in gold])
-        write_report(report, out, "agreement")
-        result = {f"{task}.alpha": t["krippendorff_alpha"] for task, t in report["tasks"].items()}
-    else:
+    if predicted is None and model is None and len(gold_sets) < 2:
         _fail("expected --model (with --gold/--dse/--seesaw), --gold with --pred, or two or more --gold files")
+    if predicted is not None and len(gold_sets) != 1:
+        _fail(f"--pred needs exactly one --gold to compare with, found {len(gold_sets)}")
+    predictor = _resolve_model(model) if model is not None and predicted is None else None
+    names = [s.name for s in gold_sets]
+    if len(set(names)) < len(names):
+        names = [f"{k + 1}:{n}" for k, n in enumerate(names)]
+    report, kind = evaluation_report(gold_sets, names, predicted, predictor, dse, seesaw)
+    write_report(report, out, kind)
+    if kind == "model":
+        result = report["summary"]
+    else:
+        result = {f"{task}.alpha": t["krippendorff_alpha"] for task, t in report["tasks"].items()}
+    if report["skipped_items"]:
+        typer.echo(f"{len(report['skipped_items'])} items could not be used; report.json lists them (skipped_items)",
+                   err=True)
     if as_json:
         typer.echo(json.dumps(result))
     else:
         for key, value in result.items():
             typer.echo(f"{key}: {value if value is None else round(value, 4)}")
         typer.echo(f"report: {out / 'report.md'}")
+
+
+@app.command("export-labelstudio")
+def export_labelstudio(
+    pred: Annotated[Path, typer.Argument(help="Annotations (usually predictions) in the JSONL annotation format.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Label Studio tasks JSON with pre-annotations.")],
+    config: Annotated[Path | None, typer.Option(help="Also write the labelling configuration XML here.")] = None,
+) -> None:
+    """Label Studio tasks with the model's predictions as pre-annotations (labels/label-studio/config.xml)."""
+    from stancelens.training.annotation_io import load_any
+    from stancelens.training.labelstudio import labeling_config, to_tasks, write_tasks
+
+    try:
+        tasks = to_tasks(load_any(pred))
+    except ValueError as exc:
+        _fail(str(exc))
+    write_tasks(tasks, out)
+    if config is not None:
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(labeling_config(), encoding="utf-8")
+    typer.echo(f"wrote {len(tasks)} tasks to {out}; import them into a project set up with "
+               f"{config or 'labels/label-studio/config.xml'}")
+
+
+@app.command()
+def select(
+    results: Annotated[Path, typer.Argument(help="Predictions: annotation JSONL, or the parquet of `stancelens score`.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Label Studio tasks JSON, one sentence per task.")],
+    n: Annotated[int, typer.Option(min=1, help="How many sentences to pick.")] = 200,
+    per_pair: Annotated[int, typer.Option(min=1, help="At most this many per ordered actor pair.")] = 5,
+    per_source: Annotated[int, typer.Option(min=1, help="At most this many per outlet (else per document).")] = 3,
+) -> None:
+    """Pick the sentences the model is least certain about, spread over actor pairs and sources."""
+    from stancelens.training.annotation_io import load_any
+    from stancelens.training.labelstudio import write_tasks
+    from stancelens.training.selection import candidates_from_annotations, candidates_from_parquet, select, tasks_for
+
+    try:
+        if results.suffix.lower() == ".parquet":
+            candidates = candidates_from_parquet(results)
+        else:
+            candidates = candidates_from_annotations(load_any(results))
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+    chosen, stats = select(candidates, n, per_pair, per_source)
+    write_tasks(tasks_for(chosen), out)
+    typer.echo(json.dumps({"out": str(out), **stats}))
 
 
 @app.command()
@@ -357,6 +389,45 @@ def report(
     except ReportError as exc:
         _fail(str(exc))
     typer.echo(f"report: {index}")
+
+
+@app.command()
+def bench(
+    model: Annotated[Path, typer.Option(help="Trained model directory.")] = Path("models/default"),
+    docs: Annotated[int | None, typer.Option(min=1, help="Documents (default: the 5 seeds and the 20 bench "
+                                             "documents; more repeat them).")] = None,
+    repeats: Annotated[int, typer.Option(min=1, help="Timed runs per row; the table shows medians.")] = 3,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Also write the results as JSON.")] = None,
+    fast_backend: Annotated[str | None, typer.Option(help="int8 backend of the fast path: onnx or torch "
+                                                     "(default: the engine's FAST_BACKEND).")] = None,
+    dse: Annotated[Path | None, typer.Option(help="DSE valid.txt for the accuracy check (default: "
+                                             "$STANCELENS_DATA/dse/valid.txt).")] = None,
+    accuracy: Annotated[bool, typer.Option(help="Check the fast path against fp32 on seed gold and DSE.")] = True,
+    serve: Annotated[str | None, typer.Option("--serve", help="Instead: load-test the service at this URL.")] = None,
+    clients: Annotated[int, typer.Option(min=1, help="--serve: concurrent clients.")] = 32,
+    requests: Annotated[int, typer.Option(min=1, help="--serve: requests in all.")] = 640,
+) -> None:
+    """Throughput, latency and memory of the naive HF pipeline, the predictor fp32 and the int8 fast path."""
+    from stancelens.serve.bench import run_bench, run_serve
+
+    if serve is not None:
+        result = run_serve(serve, clients, max(requests, clients),
+                           model if (model / "stancelens.json").exists() else None, say=typer.echo)
+        if out is not None:
+            from stancelens.model.files import atomic_writer
+
+            with atomic_writer(out, "w") as handle:
+                handle.write(json.dumps(result, indent=2) + "\n")
+        return
+    if fast_backend not in (None, "onnx", "torch"):
+        _fail(f"--fast-backend: expected onnx or torch, found {fast_backend!r}")
+    if not (model / "stancelens.json").exists():
+        _fail(f"model {model}: expected a trained model directory with stancelens.json, found none; train one "
+              f"with `stancelens train --out {model}` or pass --model DIR")
+    try:
+        run_bench(model, docs, repeats, out, fast_backend, dse, accuracy, say=typer.echo)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ stream: it becomes an `InputError` (input, item, reason) and the next item is re
 
 from __future__ import annotations
 
+import calendar
 import csv
 import datetime as dt
 import email.utils
@@ -107,7 +108,7 @@ def normalize_date(value) -> str | None:
     if isinstance(value, (int, float)):
         when = dt.datetime.fromtimestamp(float(value), tz=dt.UTC)
     elif hasattr(value, "tm_year"):
-        when = dt.datetime(*value[:6], tzinfo=dt.UTC)  # feedparser's *_parsed values are UTC
+        when = dt.datetime.fromtimestamp(calendar.timegm(value), tz=dt.UTC)  # feedparser's *_parsed are UTC
     else:
         text = str(value).strip()
         try:
@@ -117,8 +118,8 @@ def normalize_date(value) -> str | None:
                 when = email.utils.parsedate_to_datetime(text)
             except (TypeError, ValueError, IndexError):
                 return None
-    if when.tzinfo is not None:
-        when = when.astimezone(dt.UTC)
+    # A date without a zone is taken as UTC, so that every row compares on one clock.
+    when = when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
     return when.isoformat()
 
 
@@ -205,7 +206,8 @@ def read_feed(data: bytes, name: str) -> Iterator[Article | InputError]:
     if parsed.get("bozo"):
         found = parsed.get("bozo_exception")
         yield InputError(
-            name, "(feed)",
+            name,
+            "(feed)",
             f"malformed feed: expected well-formed RSS or Atom XML, found {type(found).__name__}: {found}; "
             f"the {len(parsed.entries)} entries that parsed are still scored",
         )
@@ -226,19 +228,30 @@ def read_feed(data: bytes, name: str) -> Iterator[Article | InputError]:
             continue
         published = entry.get("published_parsed") or entry.get("updated_parsed")
         yield Article(
-            doc_id=str(item), text=text, input=name, item=str(item),
-            title=entry.get("title") or None, url=entry.get("link") or None, outlet=outlet,
+            doc_id=str(item),
+            text=text,
+            input=name,
+            item=str(item),
+            title=entry.get("title") or None,
+            url=entry.get("link") or None,
+            outlet=outlet,
             published=normalize_date(published) if published else normalize_date(entry.get("published")),
         )
 
 
-def _record_article(record: dict, fields: FieldMap, name: str, item: str, number: int) -> Article | InputError:
+def _record_article(
+    record: dict, fields: FieldMap, name: str, item: str, number: int
+) -> Article | InputError:
     columns = list(record)
     text_col = fields.column("text", columns)
     if text_col is None or text_col not in record:
         wanted = fields.text or "/".join(FieldMap.DEFAULTS["text"])
-        return InputError(name, item, f"expected a text field ({wanted}), found fields {columns}; "
-                          "name the text column with --text-field")
+        return InputError(
+            name,
+            item,
+            f"expected a text field ({wanted}), found fields {columns}; "
+            "name the text column with --text-field",
+        )
     text = record.get(text_col)
     if not isinstance(text, str) or not text.strip():
         return InputError(name, item, f"expected text in field {text_col!r}, found {json.dumps(text)[:60]}")
@@ -249,8 +262,16 @@ def _record_article(record: dict, fields: FieldMap, name: str, item: str, number
         return None if value is None or value == "" else str(value)
 
     doc_id = get("id") or f"{Path(name).stem}:{number}"
-    return Article(doc_id=doc_id, text=text, input=name, item=item, title=get("title"), url=get("url"),
-                   outlet=get("source"), published=normalize_date(get("date")))
+    return Article(
+        doc_id=doc_id,
+        text=text,
+        input=name,
+        item=item,
+        title=get("title"),
+        url=get("url"),
+        outlet=get("source"),
+        published=normalize_date(get("date")),
+    )
 
 
 def read_jsonl(data: bytes, name: str, fields: FieldMap) -> Iterator[Article | InputError]:
@@ -279,8 +300,11 @@ def read_csv(data: bytes, name: str, fields: FieldMap) -> Iterator[Article | Inp
     text_col = fields.column("text", columns)
     if text_col is None or text_col not in columns:
         wanted = fields.text or "/".join(FieldMap.DEFAULTS["text"])
-        yield InputError(name, "(header)", f"expected a text column ({wanted}), found columns {columns}; "
-                         "name it with --text-field")
+        yield InputError(
+            name,
+            "(header)",
+            f"expected a text column ({wanted}), found columns {columns}; name it with --text-field",
+        )
         return
     try:
         for number, row in enumerate(reader, start=1):
@@ -298,25 +322,34 @@ def read_html(data: bytes, name: str, item: str | None = None) -> Iterator[Artic
 
     item = item or name
     try:
-        html = _decode(data, name)
+        html = _decode(data, item)
     except ValueError as exc:
         yield InputError(name, item, str(exc))
         return
     doc = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False)
     text = getattr(doc, "text", None) if doc is not None else None
     if not text or not text.strip():
-        yield InputError(name, item, "expected an HTML page with article text, found none trafilatura could extract")
+        yield InputError(
+            name, item, "expected an HTML page with article text, found none trafilatura could extract"
+        )
         return
     url = getattr(doc, "url", None) or (name if "://" in name else None)
-    yield Article(doc_id=Path(urlsplit(item).path).stem or item, text=text, input=name, item=item,
-                  title=getattr(doc, "title", None), url=url, outlet=getattr(doc, "sitename", None),
-                  published=normalize_date(getattr(doc, "date", None)))
+    yield Article(
+        doc_id=Path(urlsplit(item).path).stem or item,
+        text=text,
+        input=name,
+        item=item,
+        title=getattr(doc, "title", None),
+        url=url,
+        outlet=getattr(doc, "sitename", None),
+        published=normalize_date(getattr(doc, "date", None)),
+    )
 
 
 def read_text(data: bytes, name: str, item: str | None = None) -> Iterator[Article | InputError]:
     item = item or name
     try:
-        text = _decode(data, name)
+        text = _decode(data, item)
     except ValueError as exc:
         yield InputError(name, item, str(exc))
         return
@@ -343,8 +376,9 @@ def read_bytes(data: bytes, name: str, fields: FieldMap) -> Iterator[Article | I
 def fetch(url: str, timeout: float = 30.0) -> bytes:
     import httpx
 
-    response = httpx.get(url, timeout=timeout, follow_redirects=True,
-                         headers={"User-Agent": "stancelens (batch scoring)"})
+    response = httpx.get(
+        url, timeout=timeout, follow_redirects=True, headers={"User-Agent": "stancelens (batch scoring)"}
+    )
     response.raise_for_status()
     return response.content
 
@@ -375,8 +409,11 @@ class InputReader:
             return
         path = Path(spec)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and
-                           p.suffix.lower() in TEXT_EXTENSIONS | HTML_EXTENSIONS)
+            files = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file() and p.suffix.lower() in TEXT_EXTENSIONS | HTML_EXTENSIONS
+            )
             if not files:
                 yield InputError(spec, "(folder)", "expected .txt or .html files in the folder, found none")
             for p in files:
@@ -386,13 +423,16 @@ class InputReader:
                     yield InputError(spec, str(p), f"expected a readable file, found {exc.strerror}")
                     continue
                 reader = read_html if p.suffix.lower() in HTML_EXTENSIONS else read_text
-                yield from reader(data, spec, str(p.relative_to(path)))
+                yield from reader(data, spec, str(p))
             return
         try:
             data = path.read_bytes()
         except FileNotFoundError:
-            yield InputError(spec, spec, "no such file; give a feed, a JSONL/CSV of articles, a folder, "
-                             "an http(s) URL or - for stdin")
+            yield InputError(
+                spec,
+                spec,
+                "no such file; give a feed, a JSONL/CSV of articles, a folder, an http(s) URL or - for stdin",
+            )
             return
         except OSError as exc:
             yield InputError(spec, spec, f"expected a readable file, found {exc.strerror}")

@@ -19,7 +19,6 @@ import html
 from pathlib import Path
 
 import pandas as pd
-
 from stancelens.serve.scoring import infer_format, mentions_path, read_table
 
 UNKNOWN_OUTLET = "(unknown outlet)"
@@ -47,13 +46,19 @@ def load_results(results: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         pairs = read_table(results, fmt).to_pandas()
         ments = read_table(mentions, fmt).to_pandas()
     except Exception as exc:
-        raise ReportError(f"{results}: expected a {fmt} results table, found one that cannot be read ({exc})") from exc
-    for name, frame, needed in (("pair", pairs, {"source", "target", "stance", "row_id", "sentence_text"}),
-                                ("mention", ments, {"actor", "framing", "voice", "row_id", "sentence_text"})):
+        raise ReportError(
+            f"{results}: expected a {fmt} results table, found one that cannot be read ({exc})"
+        ) from exc
+    for name, frame, needed in (
+        ("pair", pairs, {"source", "target", "stance", "row_id", "sentence_text"}),
+        ("mention", ments, {"actor", "framing", "voice", "row_id", "sentence_text"}),
+    ):
         missing = needed - set(frame.columns)
         if len(frame) and missing:
-            raise ReportError(f"{results}: expected {name} rows with columns {sorted(needed)}, found "
-                              f"{sorted(missing)} missing; was it written by `stancelens score`?")
+            raise ReportError(
+                f"{results}: expected {name} rows with columns {sorted(needed)}, found "
+                f"{sorted(missing)} missing; was it written by `stancelens score`?"
+            )
     return _prepare(pairs), _prepare(ments)
 
 
@@ -73,14 +78,16 @@ def period_of(when: pd.Series, period: str) -> pd.Series:
     if period == "month":
         label = when.dt.strftime("%Y-%m")
     elif period == "week":
-        monday = (when - pd.to_timedelta(when.dt.weekday, unit="D")).dt.normalize()
+        monday = (when - pd.to_timedelta(when.dt.day_of_week, unit="D")).dt.normalize()
         label = monday.dt.strftime("%Y-%m-%d")
     else:
         raise ReportError(f"--period: expected week or month, found {period!r}")
     return label.fillna(UNDATED)
 
 
-def _shares(frame: pd.DataFrame, keys: list[str], label_col: str, labels: list[str], prefix: str) -> pd.DataFrame:
+def _shares(
+    frame: pd.DataFrame, keys: list[str], label_col: str, labels: list[str], prefix: str
+) -> pd.DataFrame:
     """Rows per group with n and the share of each label; `group` names the group for the evidence."""
     if frame.empty:
         return pd.DataFrame(columns=["group", *keys, "n", *[f"{prefix}{lab}" for lab in labels]])
@@ -100,7 +107,9 @@ def _evidence(frame: pd.DataFrame, table: pd.DataFrame, keys: list[str], columns
         return pd.DataFrame(columns=["group", *keys, *columns])
     merged = frame.merge(table[["group", *keys]], on=keys, how="inner")
     cols = ["group", *keys, *[c for c in columns if c not in keys]]
-    return merged[cols].sort_values(["group", "row_id"], key=lambda s: s.map(_natural) if s.name == "group" else s)
+    return merged[cols].sort_values(
+        ["group", "row_id"], key=lambda s: s.map(_natural) if s.name == "group" else s
+    )
 
 
 def _natural(group: str) -> int:
@@ -129,8 +138,9 @@ def _grid(count: int):
     return plt, fig, list(axes.flat[:count])
 
 
-def _stacked(ax, frame: pd.DataFrame, category: str, share_cols: list[str], colors: dict[str, str],
-             horizontal: bool) -> None:
+def _stacked(
+    ax, frame: pd.DataFrame, category: str, share_cols: list[str], colors: dict[str, str], horizontal: bool
+) -> None:
     left = pd.Series(0.0, index=range(len(frame)))
     positions = range(len(frame))
     for col in share_cols:
@@ -141,7 +151,7 @@ def _stacked(ax, frame: pd.DataFrame, category: str, share_cols: list[str], colo
         else:
             ax.bar(positions, values, bottom=left, color=colors.get(label), label=label)
         left = left + values
-    ticks = [f"{c} (n={n})" for c, n in zip(frame[category], frame["n"])]
+    ticks = [f"{c} (n={n})" for c, n in zip(frame[category], frame["n"], strict=True)]
     if horizontal:
         ax.set_yticks(list(positions), ticks, fontsize=7)
         ax.set_xlim(0, 1)
@@ -159,15 +169,21 @@ def _save(plt, fig, path: Path, handles_from) -> None:
     plt.close(fig)
 
 
-def plot_stance(table: pd.DataFrame, category: str, labels: list[str], pairs: list[tuple[str, str]],
-                path: Path, horizontal: bool) -> bool:
+def plot_stance(
+    table: pd.DataFrame,
+    category: str,
+    labels: list[str],
+    pairs: list[tuple[str, str]],
+    path: Path,
+    horizontal: bool,
+) -> bool:
     rows = table[table[category] != UNDATED] if category == "period" else table
     pairs = [p for p in pairs if ((rows["source"] == p[0]) & (rows["target"] == p[1])).any()]
     if not pairs:
         return False
     plt, fig, axes = _grid(len(pairs))
     share_cols = [f"share_{lab}" for lab in labels]
-    for ax, (source, target) in zip(axes, pairs):
+    for ax, (source, target) in zip(axes, pairs, strict=True):
         sub = rows[(rows["source"] == source) & (rows["target"] == target)].sort_values(category)
         _stacked(ax, sub, category, share_cols, STANCE_COLORS, horizontal)
         ax.set_title(f"{source} → {target}", fontsize=10)
@@ -175,7 +191,9 @@ def plot_stance(table: pd.DataFrame, category: str, labels: list[str], pairs: li
     return True
 
 
-def plot_framing(table: pd.DataFrame, category: str, labels: list[str], actors: list[str], path: Path) -> bool:
+def plot_framing(
+    table: pd.DataFrame, category: str, labels: list[str], actors: list[str], path: Path
+) -> bool:
     actors = [a for a in actors if (table["actor"] == a).any()]
     if not actors:
         return False
@@ -184,7 +202,7 @@ def plot_framing(table: pd.DataFrame, category: str, labels: list[str], actors: 
     colors = {lab: ("#dddddd" if lab == "none" else cmap(i % 10)) for i, lab in enumerate(labels)}
     plt, fig, axes = _grid(len(actors))
     share_cols = [f"share_{lab}" for lab in labels]
-    for ax, actor in zip(axes, actors):
+    for ax, actor in zip(axes, actors, strict=True):
         sub = table[table["actor"] == actor].sort_values(category).copy()
         sub["bar"] = sub[category] if category == "voice" else sub[category] + " · " + sub["voice"]
         _stacked(ax, sub, "bar", share_cols, colors, horizontal=True)
@@ -196,19 +214,28 @@ def plot_framing(table: pd.DataFrame, category: str, labels: list[str], actors: 
 # -- html ---------------------------------------------------------------------------------------
 
 
+def _records(frame: pd.DataFrame) -> list[list]:
+    return frame.astype(object).where(frame.notna(), None).values.tolist()
+
+
 def _html_table(frame: pd.DataFrame, link: str | None = None) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    return _html_rows(list(frame.columns), _records(frame), link)
+
+
+def _html_rows(columns: list[str], rows: list[list], link: str | None = None) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+    kinds = ["group" if col == "group" and link else "url" if col == "url" else "" for col in columns]
     body = []
-    for row in frame.itertuples(index=False):
+    for row in rows:
         cells = []
-        for col, value in zip(frame.columns, row):
-            text = "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
-            if col == "group" and link:
-                cells.append(f'<td id="{html.escape(text)}"><a href="{link}#{html.escape(text)}">sentences</a></td>')
-            elif col == "url" and text.startswith(("http://", "https://")):
-                cells.append(f'<td><a href="{html.escape(text)}">{html.escape(text)}</a></td>')
+        for kind, value in zip(kinds, row, strict=True):
+            text = html.escape("" if value is None else str(value))
+            if kind == "group":
+                cells.append(f'<td id="{text}"><a href="{link}#{text}">sentences</a></td>')
+            elif kind == "url" and text.startswith(("http://", "https://")):
+                cells.append(f'<td><a href="{text}">{text}</a></td>')
             else:
-                cells.append(f"<td>{html.escape(text)}</td>")
+                cells.append(f"<td>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
@@ -219,19 +246,26 @@ vertical-align:top}th{background:#f3f3f3}img{max-width:100%;border:1px solid #ee
 
 
 def _page(title: str, body: str) -> str:
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>{STYLE}"
-            f"</head><body><h1>{html.escape(title)}</h1>{body}</body></html>\n")
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>{STYLE}"
+        f"</head><body><h1>{html.escape(title)}</h1>{body}</body></html>\n"
+    )
 
 
 def _evidence_page(title: str, evidence: pd.DataFrame, back: str) -> str:
+    columns = [c for c in evidence.columns if c != "group"]
+    groups: dict[str, list[list]] = {}
+    for group, *row in _records(evidence[["group", *columns]]):
+        groups.setdefault(str(group), []).append(row)
     sections = []
-    for group, rows in evidence.groupby("group", sort=False):
-        shown = rows.head(EVIDENCE_PER_GROUP_HTML)
-        more = len(rows) - len(shown)
+    for group, rows in groups.items():
+        more = len(rows) - EVIDENCE_PER_GROUP_HTML
         note = f"<p>{more} more in the CSV.</p>" if more > 0 else ""
-        sections.append(f'<h3 id="{html.escape(str(group))}">{html.escape(str(group))} '
-                        f'(<a href="{back}#{html.escape(str(group))}">back</a>)</h3>'
-                        f"{_html_table(shown.drop(columns=['group']))}{note}")
+        anchor = html.escape(group)
+        sections.append(
+            f'<h3 id="{anchor}">{anchor} (<a href="{back}#{anchor}">back</a>)</h3>'
+            f"{_html_rows(columns, rows[:EVIDENCE_PER_GROUP_HTML])}{note}"
+        )
     return _page(title, "".join(sections) or "<p>No sentences.</p>")
 
 
@@ -244,33 +278,95 @@ def build_report(results: Path, out: Path, period: str = "month", top: int = 6) 
         raise ReportError(f"--period: expected week or month, found {period!r}")
     pairs, mentions = load_results(results)
     out.mkdir(parents=True, exist_ok=True)
-    stance_labels = [c[len("prob_"):] for c in pairs.columns if c.startswith("prob_")] or list(STANCE_COLORS)
-    framing_labels = [c[len("prob_"):] for c in mentions.columns if c.startswith("prob_")]
+    stance_labels = [c[len("prob_") :] for c in pairs.columns if c.startswith("prob_")] or list(STANCE_COLORS)
+    framing_labels = [c[len("prob_") :] for c in mentions.columns if c.startswith("prob_")]
     framing_labels = framing_labels or sorted(mentions["framing"].dropna().unique())
     pairs["period"] = period_of(pairs["when"], period)
     mentions["period"] = period_of(mentions["when"], period)
 
-    top_pairs = [tuple(k) for k in pairs.groupby(["source", "target"]).size().sort_values(
-        ascending=False, kind="stable").head(top).index] if len(pairs) else []
-    top_actors = list(mentions.groupby("actor").size().sort_values(ascending=False, kind="stable")
-                      .head(top).index) if len(mentions) else []
+    top_pairs = (
+        [
+            tuple(k)
+            for k in pairs.groupby(["source", "target"])
+            .size()
+            .sort_values(ascending=False, kind="stable")
+            .head(top)
+            .index
+        ]
+        if len(pairs)
+        else []
+    )
+    top_actors = (
+        list(mentions.groupby("actor").size().sort_values(ascending=False, kind="stable").head(top).index)
+        if len(mentions)
+        else []
+    )
 
-    pair_evidence = ["stance", "row_id", "doc_id", "outlet", "published", "url", "sentence_index", "sentence_text"]
-    mention_evidence = ["framing", "mention_text", "term_text", "speaker", "negated", "row_id", "doc_id", "outlet",
-                        "published", "url", "sentence_index", "sentence_text"]
+    pair_evidence = [
+        "stance",
+        "row_id",
+        "doc_id",
+        "outlet",
+        "published",
+        "url",
+        "sentence_index",
+        "sentence_text",
+    ]
+    mention_evidence = [
+        "framing",
+        "mention_text",
+        "term_text",
+        "speaker",
+        "negated",
+        "row_id",
+        "doc_id",
+        "outlet",
+        "published",
+        "url",
+        "sentence_index",
+        "sentence_text",
+    ]
     figures = [
-        ("stance_over_time", f"Stance share per ordered pair per {period}",
-         pairs, ["source", "target", "period"], "stance", stance_labels, pair_evidence,
-         lambda t, p: plot_stance(t, "period", stance_labels, top_pairs, p, horizontal=False)),
-        ("stance_by_outlet", "Stance share per ordered pair per outlet",
-         pairs, ["source", "target", "outlet"], "stance", stance_labels, pair_evidence,
-         lambda t, p: plot_stance(t, "outlet", stance_labels, top_pairs, p, horizontal=True)),
-        ("framing_by_actor", "Framing category share per actor, author's voice vs quoted",
-         mentions, ["actor", "voice"], "framing", framing_labels, mention_evidence,
-         lambda t, p: plot_framing(t, "voice", framing_labels, top_actors, p)),
-        ("framing_by_outlet", "Framing category share per actor and outlet, by voice",
-         mentions, ["actor", "outlet", "voice"], "framing", framing_labels, mention_evidence,
-         lambda t, p: plot_framing(t, "outlet", framing_labels, top_actors, p)),
+        (
+            "stance_over_time",
+            f"Stance share per ordered pair per {period}",
+            pairs,
+            ["source", "target", "period"],
+            "stance",
+            stance_labels,
+            pair_evidence,
+            lambda t, p: plot_stance(t, "period", stance_labels, top_pairs, p, horizontal=False),
+        ),
+        (
+            "stance_by_outlet",
+            "Stance share per ordered pair per outlet",
+            pairs,
+            ["source", "target", "outlet"],
+            "stance",
+            stance_labels,
+            pair_evidence,
+            lambda t, p: plot_stance(t, "outlet", stance_labels, top_pairs, p, horizontal=True),
+        ),
+        (
+            "framing_by_actor",
+            "Framing category share per actor, author's voice vs quoted",
+            mentions,
+            ["actor", "voice"],
+            "framing",
+            framing_labels,
+            mention_evidence,
+            lambda t, p: plot_framing(t, "voice", framing_labels, top_actors, p),
+        ),
+        (
+            "framing_by_outlet",
+            "Framing category share per actor and outlet, by voice",
+            mentions,
+            ["actor", "outlet", "voice"],
+            "framing",
+            framing_labels,
+            mention_evidence,
+            lambda t, p: plot_framing(t, "outlet", framing_labels, top_actors, p),
+        ),
     ]
     sections = []
     for name, title, frame, keys, label_col, labels, ev_cols, plot in figures:
@@ -279,36 +375,58 @@ def build_report(results: Path, out: Path, period: str = "month", top: int = 6) 
         table.to_csv(out / f"{name}.csv", index=False)
         evidence.to_csv(out / f"evidence_{name}.csv", index=False)
         (out / f"{name}.html").write_text(
-            _page(title, _html_table(table, link=f"evidence_{name}.html")), encoding="utf-8")
+            _page(title, _html_table(table, link=f"evidence_{name}.html")), encoding="utf-8"
+        )
         (out / f"evidence_{name}.html").write_text(
-            _evidence_page(f"Sentences behind: {title}", evidence, f"{name}.html"), encoding="utf-8")
+            _evidence_page(f"Sentences behind: {title}", evidence, f"{name}.html"), encoding="utf-8"
+        )
         png = out / f"{name}.png"
         png.unlink(missing_ok=True)
         drawn = plot(table, png)
-        figure = (f'<p><a href="{name}.png"><img src="{name}.png" alt="{html.escape(title)}"></a></p>' if drawn
-                  else "<p><em>Nothing to plot: no rows" + (" with a published date" if "period" in keys else "")
-                  + ".</em></p>")
+        figure = (
+            f'<p><a href="{name}.png"><img src="{name}.png" alt="{html.escape(title)}"></a></p>'
+            if drawn
+            else "<p><em>Nothing to plot: no rows"
+            + (" with a published date" if "period" in keys else "")
+            + ".</em></p>"
+        )
         sections.append(
             f"<h2>{html.escape(title)}</h2>{figure}<p>Tables: <a href='{name}.html'>{name}.html</a> · "
             f"<a href='{name}.csv'>{name}.csv</a> · sentences behind it: <a href='evidence_{name}.html'>"
             f"evidence_{name}.html</a> · <a href='evidence_{name}.csv'>evidence_{name}.csv</a></p>"
         )
-    docs = pd.concat([pairs.get("doc_hash", pd.Series(dtype=str)), mentions.get("doc_hash", pd.Series(dtype=str))])
+    docs = pd.concat(
+        [pairs.get("doc_hash", pd.Series(dtype=str)), mentions.get("doc_hash", pd.Series(dtype=str))]
+    )
     dated = pd.concat([pairs["when"], mentions["when"]]).dropna()
-    models = sorted({f"{r.model_name} {r.model_version} ({r.model_hash or 'no hash'})"
-                     for r in pd.concat([pairs, mentions]).drop_duplicates(
-                         ["model_name", "model_version", "model_hash"]).itertuples()}) if len(docs) else []
-    summary = pd.DataFrame([
-        ("results", str(results)),
-        ("documents with actors", docs.nunique()),
-        ("pair rows (document, sentence, ordered pair)", len(pairs)),
-        ("mention rows", len(mentions)),
-        ("outlets", pd.concat([pairs["outlet"], mentions["outlet"]]).nunique()),
-        ("dates", f"{dated.min():%Y-%m-%d} … {dated.max():%Y-%m-%d}" if len(dated) else "none given"),
-        ("model", "; ".join(models) or "-"),
-        ("plotted", f"the {top} pairs and actors with most rows (all of them are in the tables)"),
-    ], columns=["", "value"])
+    models = (
+        sorted(
+            {
+                f"{r.model_name} {r.model_version} ({r.model_hash or 'no hash'})"
+                for r in pd.concat([pairs, mentions])
+                .drop_duplicates(["model_name", "model_version", "model_hash"])
+                .itertuples()
+            }
+        )
+        if len(docs)
+        else []
+    )
+    summary = pd.DataFrame(
+        [
+            ("results", str(results)),
+            ("documents with actors", docs.nunique()),
+            ("pair rows (document, sentence, ordered pair)", len(pairs)),
+            ("mention rows", len(mentions)),
+            ("outlets", pd.concat([pairs["outlet"], mentions["outlet"]]).nunique()),
+            ("dates", f"{dated.min():%Y-%m-%d} … {dated.max():%Y-%m-%d}" if len(dated) else "none given"),
+            ("model", "; ".join(models) or "-"),
+            ("plotted", f"the {top} pairs and actors with most rows (all of them are in the tables)"),
+        ],
+        columns=["", "value"],
+    )
     index = out / "index.html"
-    index.write_text(_page(f"stancelens report: {results.name}", _html_table(summary) + "".join(sections)),
-                     encoding="utf-8")
+    index.write_text(
+        _page(f"stancelens report: {results.name}", _html_table(summary) + "".join(sections)),
+        encoding="utf-8",
+    )
     return index

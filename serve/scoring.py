@@ -30,10 +30,10 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-
 from stancelens.model.annotation import DocumentAnnotation, ModelInfo
 from stancelens.model.files import atomic_writer
 from stancelens.model.predictor import DocumentInput, Predictor
@@ -76,30 +76,65 @@ def parts_path(results: Path) -> Path:
 # -- rows ---------------------------------------------------------------------------------------
 
 PROVENANCE = [
-    ("doc_index", pa.int64()), ("doc_id", pa.string()), ("doc_hash", pa.string()), ("url", pa.string()),
-    ("outlet", pa.string()), ("title", pa.string()), ("published", pa.string()), ("input", pa.string()),
-    ("item", pa.string()), ("sentence_index", pa.int64()), ("sentence_start", pa.int64()),
-    ("sentence_end", pa.int64()), ("sentence_text", pa.string()),
+    ("doc_index", pa.int64()),
+    ("doc_id", pa.string()),
+    ("doc_hash", pa.string()),
+    ("url", pa.string()),
+    ("outlet", pa.string()),
+    ("title", pa.string()),
+    ("published", pa.string()),
+    ("input", pa.string()),
+    ("item", pa.string()),
+    ("sentence_index", pa.int64()),
+    ("sentence_start", pa.int64()),
+    ("sentence_end", pa.int64()),
+    ("sentence_text", pa.string()),
 ]
-MODEL_COLUMNS = [("model_name", pa.string()), ("model_version", pa.string()), ("model_hash", pa.string()),
-                 ("scored_at", pa.string())]
+MODEL_COLUMNS = [
+    ("model_name", pa.string()),
+    ("model_version", pa.string()),
+    ("model_hash", pa.string()),
+    ("scored_at", pa.string()),
+]
 
 
 def pair_schema(stance_labels: Sequence[str]) -> pa.Schema:
     return pa.schema(
-        [("row_id", pa.string()), *PROVENANCE, ("source", pa.string()), ("target", pa.string()),
-         ("stance", pa.string()), *[(f"prob_{label}", pa.float64()) for label in stance_labels],
-         ("source_mentions", pa.string()), ("target_mentions", pa.string()), *MODEL_COLUMNS]
+        [
+            ("row_id", pa.string()),
+            *PROVENANCE,
+            ("source", pa.string()),
+            ("target", pa.string()),
+            ("stance", pa.string()),
+            *[(f"prob_{label}", pa.float64()) for label in stance_labels],
+            ("source_mentions", pa.string()),
+            ("target_mentions", pa.string()),
+            *MODEL_COLUMNS,
+        ]
     )
 
 
 def mention_schema(framing_labels: Sequence[str]) -> pa.Schema:
     return pa.schema(
-        [("row_id", pa.string()), *PROVENANCE, ("mention_id", pa.string()), ("mention_start", pa.int64()),
-         ("mention_end", pa.int64()), ("mention_text", pa.string()), ("actor", pa.string()),
-         ("kind", pa.string()), ("framing", pa.string()), ("term_start", pa.int64()), ("term_end", pa.int64()),
-         ("term_text", pa.string()), ("voice", pa.string()), ("speaker", pa.string()), ("negated", pa.bool_()),
-         *[(f"prob_{label}", pa.float64()) for label in framing_labels], *MODEL_COLUMNS]
+        [
+            ("row_id", pa.string()),
+            *PROVENANCE,
+            ("mention_id", pa.string()),
+            ("mention_start", pa.int64()),
+            ("mention_end", pa.int64()),
+            ("mention_text", pa.string()),
+            ("actor", pa.string()),
+            ("kind", pa.string()),
+            ("framing", pa.string()),
+            ("term_start", pa.int64()),
+            ("term_end", pa.int64()),
+            ("term_text", pa.string()),
+            ("voice", pa.string()),
+            ("speaker", pa.string()),
+            ("negated", pa.bool_()),
+            *[(f"prob_{label}", pa.float64()) for label in framing_labels],
+            *MODEL_COLUMNS,
+        ]
     )
 
 
@@ -118,40 +153,79 @@ class Scored:
     mentions: list[dict]
 
 
-def document_rows(article: Article, doc_index: int, ann: DocumentAnnotation, scored_at: str,
-                  stance_labels: Sequence[str], framing_labels: Sequence[str]) -> Scored:
+def document_rows(
+    article: Article,
+    doc_index: int,
+    ann: DocumentAnnotation,
+    scored_at: str,
+    stance_labels: Sequence[str],
+    framing_labels: Sequence[str],
+) -> Scored:
     digest = article.content_hash
     info = ann.model or ModelInfo(name="unknown", version="-")
-    model = {"model_name": info.name, "model_version": info.version, "model_hash": info.hash,
-             "scored_at": scored_at}
+    model = {
+        "model_name": info.name,
+        "model_version": info.version,
+        "model_hash": info.hash,
+        "scored_at": scored_at,
+    }
     pairs: list[dict] = []
     mentions: list[dict] = []
     for s in ann.sentences:
-        base = {"doc_index": doc_index, "doc_id": article.doc_id, "doc_hash": digest, "url": article.url,
-                "outlet": article.outlet, "title": article.title, "published": article.published,
-                "input": article.input, "item": article.item, "sentence_index": s.index,
-                "sentence_start": s.start, "sentence_end": s.end, "sentence_text": s.text}
+        base = {
+            "doc_index": doc_index,
+            "doc_id": article.doc_id,
+            "doc_hash": digest,
+            "url": article.url,
+            "outlet": article.outlet,
+            "title": article.title,
+            "published": article.published,
+            "input": article.input,
+            "item": article.item,
+            "sentence_index": s.index,
+            "sentence_start": s.start,
+            "sentence_end": s.end,
+            "sentence_text": s.text,
+        }
         for p in s.pairs:
             probs = p.probs or {}
-            pairs.append({
-                "row_id": row_id(digest, s.start, s.end, p.source, p.target), **base,
-                "source": p.source, "target": p.target, "stance": p.stance,
-                **{f"prob_{label}": probs.get(label) for label in stance_labels},
-                "source_mentions": ",".join(p.source_mentions), "target_mentions": ",".join(p.target_mentions),
-                **model,
-            })
+            pairs.append(
+                {
+                    "row_id": row_id(digest, s.start, s.end, p.source, p.target),
+                    **base,
+                    "source": p.source,
+                    "target": p.target,
+                    "stance": p.stance,
+                    **{f"prob_{label}": probs.get(label) for label in stance_labels},
+                    "source_mentions": ",".join(p.source_mentions),
+                    "target_mentions": ",".join(p.target_mentions),
+                    **model,
+                }
+            )
         for m in s.mentions:
             f = m.framing
             probs = f.probs or {}
-            mentions.append({
-                "row_id": row_id(digest, s.start, s.end, m.start, m.end, m.actor), **base,
-                "mention_id": m.id, "mention_start": m.start, "mention_end": m.end, "mention_text": m.text,
-                "actor": m.actor, "kind": m.kind, "framing": f.label,
-                "term_start": f.term.start if f.term else None, "term_end": f.term.end if f.term else None,
-                "term_text": f.term.text if f.term else None, "voice": f.voice, "speaker": f.speaker,
-                "negated": f.negated, **{f"prob_{label}": probs.get(label) for label in framing_labels},
-                **model,
-            })
+            mentions.append(
+                {
+                    "row_id": row_id(digest, s.start, s.end, m.start, m.end, m.actor),
+                    **base,
+                    "mention_id": m.id,
+                    "mention_start": m.start,
+                    "mention_end": m.end,
+                    "mention_text": m.text,
+                    "actor": m.actor,
+                    "kind": m.kind,
+                    "framing": f.label,
+                    "term_start": f.term.start if f.term else None,
+                    "term_end": f.term.end if f.term else None,
+                    "term_text": f.term.text if f.term else None,
+                    "voice": f.voice,
+                    "speaker": f.speaker,
+                    "negated": f.negated,
+                    **{f"prob_{label}": probs.get(label) for label in framing_labels},
+                    **model,
+                }
+            )
     return Scored(digest, len(ann.sentences), pairs, mentions)
 
 
@@ -171,10 +245,15 @@ def score_batch(predictor: Predictor, batch: Sequence[tuple[int, Article]]) -> l
                 annotations.append(exc)
     scored_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     out: list[Scored | InputError] = []
-    for (index, article), ann in zip(batch, annotations):
+    for (index, article), ann in zip(batch, annotations, strict=True):
         if isinstance(ann, Exception):
-            out.append(InputError(article.input, article.item,
-                                  f"expected the model to score it, found {type(ann).__name__}: {ann}"))
+            out.append(
+                InputError(
+                    article.input,
+                    article.item,
+                    f"expected the model to score it, found {type(ann).__name__}: {ann}",
+                )
+            )
         else:
             out.append(document_rows(article, index, ann, scored_at, stance_labels, framing_labels))
     return out
@@ -200,15 +279,25 @@ class Totals:
 class Checkpoint:
     """Committed parts of an unfinished run in RESULTS.parts/, and the buffer of the next part."""
 
-    def __init__(self, directory: Path, model: ModelInfo, stance_labels: Sequence[str],
-                 framing_labels: Sequence[str], every_docs: int = 1000, every_seconds: float = 60.0):
+    def __init__(
+        self,
+        directory: Path,
+        model: ModelInfo,
+        stance_labels: Sequence[str],
+        framing_labels: Sequence[str],
+        every_docs: int = 1000,
+        every_seconds: float = 60.0,
+    ):
         self.dir = directory
         self.model = model
         self.pair_schema = pair_schema(stance_labels)
         self.mention_schema = mention_schema(framing_labels)
         self.every_docs, self.every_seconds = every_docs, every_seconds
-        self.identity = {"model": model.model_dump(), "stance_labels": list(stance_labels),
-                         "framing_labels": list(framing_labels)}
+        self.identity = {
+            "model": model.model_dump(),
+            "stance_labels": list(stance_labels),
+            "framing_labels": list(framing_labels),
+        }
         self.parts: list[dict] = []
         self.completed: set[str] = set()
         self.resumed = Totals()
@@ -229,7 +318,11 @@ class Checkpoint:
                 "wait for it to finish or choose another --out"
             ) from exc
         self._lock = fd
-        self._load()
+        try:
+            self._load()
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
@@ -247,13 +340,15 @@ class Checkpoint:
             found = {k: data.get(k) for k in self.identity}
             if found != self.identity:
                 raise ScoringError(
-                    f"{self.dir}: expected a checkpoint of model {self.identity['model']}, found one of model "
-                    f"{found['model']}; rerun with that --model, or delete {self.dir} to start over"
+                    f"{self.dir}: expected a checkpoint of model {self.identity['model']}, found one of "
+                    f"model {found['model']}; rerun with that --model, or delete {self.dir} to start over"
                 )
             self.parts = data["parts"]
-        listed = set()
+        listed: set[str] = set()
         for part in self.parts:
-            listed.update(f"{part['name']}.{kind}" for kind in ("pairs.parquet", "mentions.parquet", "docs.json"))
+            listed.update(
+                f"{part['name']}.{kind}" for kind in ("pairs.parquet", "mentions.parquet", "docs.json")
+            )
             self.completed.update(json.loads((self.dir / f"{part['name']}.docs.json").read_text("utf-8")))
             self.resumed.add(Totals(part["documents"], part["sentences"], part["pairs"], part["mentions"]))
         # Files of a part that was being written when the last run died: never committed, so dropped.
@@ -265,7 +360,9 @@ class Checkpoint:
         """Buffer a document; commit a part when enough documents or time have gathered."""
         self._buffer.append(scored)
         self.completed.add(scored.doc_hash)
-        due = len(self._buffer) >= self.every_docs or time.monotonic() - self._last_commit >= self.every_seconds
+        due = (
+            len(self._buffer) >= self.every_docs or time.monotonic() - self._last_commit >= self.every_seconds
+        )
         return self.commit() if due else None
 
     def commit(self) -> Totals | None:
@@ -275,9 +372,12 @@ class Checkpoint:
         name = f"part-{number:06d}"
         pairs = [row for s in self._buffer for row in s.pairs]
         mentions = [row for s in self._buffer for row in s.mentions]
-        _write_parquet(pa.Table.from_pylist(pairs, schema=self.pair_schema), self.dir / f"{name}.pairs.parquet")
-        _write_parquet(pa.Table.from_pylist(mentions, schema=self.mention_schema),
-                       self.dir / f"{name}.mentions.parquet")
+        _write_parquet(
+            pa.Table.from_pylist(pairs, schema=self.pair_schema), self.dir / f"{name}.pairs.parquet"
+        )
+        _write_parquet(
+            pa.Table.from_pylist(mentions, schema=self.mention_schema), self.dir / f"{name}.mentions.parquet"
+        )
         with atomic_writer(self.dir / f"{name}.docs.json") as handle:
             json.dump([s.doc_hash for s in self._buffer], handle)
         totals = Totals(len(self._buffer), sum(s.sentences for s in self._buffer), len(pairs), len(mentions))
@@ -290,16 +390,33 @@ class Checkpoint:
         return totals
 
     def tables(self) -> tuple[pa.Table, pa.Table]:
-        pairs = [pq.read_table(self.dir / f"{p['name']}.pairs.parquet", schema=self.pair_schema) for p in self.parts]
-        mentions = [pq.read_table(self.dir / f"{p['name']}.mentions.parquet", schema=self.mention_schema)
-                    for p in self.parts]
+        pairs = [
+            pq.read_table(self.dir / f"{p['name']}.pairs.parquet", schema=self.pair_schema)
+            for p in self.parts
+        ]
+        mentions = [
+            pq.read_table(self.dir / f"{p['name']}.mentions.parquet", schema=self.mention_schema)
+            for p in self.parts
+        ]
         pair_table = pa.concat_tables(pairs) if pairs else self.pair_schema.empty_table()
         mention_table = pa.concat_tables(mentions) if mentions else self.mention_schema.empty_table()
         # Input order, whatever order the parts were committed in (resumed runs, Ray's out-of-order batches).
-        pair_table = pair_table.sort_by([("doc_index", "ascending"), ("sentence_index", "ascending"),
-                                         ("source", "ascending"), ("target", "ascending")])
-        mention_table = mention_table.sort_by([("doc_index", "ascending"), ("mention_start", "ascending"),
-                                               ("mention_end", "ascending"), ("actor", "ascending")])
+        pair_table = pair_table.sort_by(
+            [
+                ("doc_index", "ascending"),
+                ("sentence_index", "ascending"),
+                ("source", "ascending"),
+                ("target", "ascending"),
+            ]
+        )
+        mention_table = mention_table.sort_by(
+            [
+                ("doc_index", "ascending"),
+                ("mention_start", "ascending"),
+                ("mention_end", "ascending"),
+                ("actor", "ascending"),
+            ]
+        )
         return pair_table, mention_table
 
 
@@ -308,8 +425,20 @@ def _write_parquet(table: pa.Table, path: Path) -> None:
         pq.write_table(table, handle)
 
 
+def _readable(path: Path) -> None:
+    # atomic_writer's temporary file is private (0600); results are meant to be shared like any file.
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+
+
 def write_table(table: pa.Table, path: Path, fmt: str) -> None:
     """Write a results table atomically in the chosen format."""
+    _write_table(table, path, fmt)
+    _readable(path)
+
+
+def _write_table(table: pa.Table, path: Path, fmt: str) -> None:
     if fmt == "parquet":
         _write_parquet(table, path)
     elif fmt == "jsonl":
@@ -375,7 +504,9 @@ class RayScorer:
         self.predictor = load_predictor(model)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        items = [(row["doc_index"], Article(**{k: row[k] for k in _ARTICLE_FIELDS})) for row in batch.to_pylist()]
+        items = [
+            (row["doc_index"], Article(**{k: row[k] for k in _ARTICLE_FIELDS})) for row in batch.to_pylist()
+        ]
         results = score_batch(self.predictor, items)
         # Rows travel back as JSON text: one flat column per document, whatever the nesting.
         return pa.table({"payload": [json.dumps(_to_payload(r)) for r in results]})
@@ -399,8 +530,9 @@ class RayEngine:
     `address` names an existing cluster (as `ray.init(address=...)`; RAY_ADDRESS is read by Ray
     itself when it is None); without either, a local Ray is started."""
 
-    def __init__(self, model: str, workers: int | None = None, address: str | None = None,
-                 num_cpus: int | None = None):
+    def __init__(
+        self, model: str, workers: int | None = None, address: str | None = None, num_cpus: int | None = None
+    ):
         # A model directory must mean the same folder to the actors, whatever their working directory.
         self.model = str(Path(model).resolve()) if Path(model).is_dir() else model
         self.workers, self.address, self.num_cpus = workers, address, num_cpus
@@ -417,13 +549,20 @@ class RayEngine:
         if not items:
             return
         if not ray.is_initialized():
-            kwargs = {"num_cpus": self.num_cpus} if self.num_cpus and not self.address else {}
-            ray.init(address=self.address, ignore_reinit_error=True, log_to_driver=False, **kwargs)
+            num_cpus = self.num_cpus if not self.address else None
+            ray.init(address=self.address, num_cpus=num_cpus, ignore_reinit_error=True, log_to_driver=False)
         workers = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         rows = [{"doc_index": i, **{k: getattr(a, k) for k in _ARTICLE_FIELDS}} for i, a in items]
-        ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows) // batch_size + 1, 1000)))
-        ds = ds.map_batches(RayScorer, fn_constructor_kwargs={"model": self.model}, batch_size=batch_size,
-                            batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=workers))
+        ds: Any = ray.data.from_items(
+            rows, override_num_blocks=max(1, min(len(rows) // batch_size + 1, 1000))
+        )
+        ds = ds.map_batches(
+            RayScorer,
+            fn_constructor_kwargs={"model": self.model},
+            batch_size=batch_size,
+            batch_format="pyarrow",
+            compute=ray.data.ActorPoolStrategy(size=workers),
+        )
         for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
             for payload in batch.column("payload").to_pylist():
                 yield _from_payload(json.loads(payload))
@@ -449,11 +588,13 @@ class ScoreSummary:
         rate = self.scored_now / self.seconds if self.seconds else 0.0
         srate = self.sentences_now / self.seconds if self.seconds else 0.0
         t = self.totals
-        return (f"documents {t.documents} ({self.scored_now} scored now, {self.resumed_documents} from the "
-                f"checkpoint, {self.duplicates} duplicates dropped), sentences {t.sentences}, pairs {t.pairs}, "
-                f"mentions {t.mentions}, errors {self.errors}, time {self.seconds:.1f} s "
-                f"({rate:.1f} documents/s, {srate:.1f} sentences/s) → {self.results}, {self.mentions}, "
-                f"{self.errors_file}")
+        return (
+            f"documents {t.documents} ({self.scored_now} scored now, {self.resumed_documents} from the "
+            f"checkpoint, {self.duplicates} duplicates dropped), sentences {t.sentences}, pairs {t.pairs}, "
+            f"mentions {t.mentions}, errors {self.errors}, time {self.seconds:.1f} s "
+            f"({rate:.1f} documents/s, {srate:.1f} sentences/s) → {self.results}, {self.mentions}, "
+            f"{self.errors_file}"
+        )
 
 
 @dataclass
@@ -479,8 +620,14 @@ class ScoreRun:
         engine = self.engine or LocalEngine(self.predictor)
         std = self.predictor.standard
         errors: list[InputError] = []
-        with Checkpoint(parts_path(self.out), self.predictor.info, std.stance, std.framing,
-                        self.checkpoint_docs, self.checkpoint_seconds) as checkpoint:
+        with Checkpoint(
+            parts_path(self.out),
+            self.predictor.info,
+            std.stance,
+            std.framing,
+            self.checkpoint_docs,
+            self.checkpoint_seconds,
+        ) as checkpoint:
             dedup = Deduplicator()
             pending: list[tuple[int, Article]] = []
             index = 0
@@ -511,12 +658,22 @@ class ScoreRun:
             with atomic_writer(errors_path(self.out)) as handle:
                 for error in errors:
                     handle.write(json.dumps(error.as_dict(), ensure_ascii=False) + "\n")
+            _readable(errors_path(self.out))
             totals = Totals()
             totals.add(checkpoint.resumed)
             totals.add(now)
         # Only once RESULTS is in place: a kill before this line leaves the parts for the next run.
         with contextlib.suppress(FileNotFoundError):
             shutil.rmtree(parts_path(self.out))
-        return ScoreSummary(totals, now.documents, checkpoint.resumed.documents, dedup.dropped, len(errors),
-                            time.monotonic() - start, now.sentences, self.out, results_mentions,
-                            errors_path(self.out))
+        return ScoreSummary(
+            totals,
+            now.documents,
+            checkpoint.resumed.documents,
+            dedup.dropped,
+            len(errors),
+            time.monotonic() - start,
+            now.sentences,
+            self.out,
+            results_mentions,
+            errors_path(self.out),
+        )

@@ -23,7 +23,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--no-micro-batching", action="store_true", help="serve requests one by one")
-    parser.add_argument("--log-level", default="INFO", help="level of the JSON request logs (WARNING silences them)")
+    parser.add_argument("--log-level", default="INFO", help="level of the JSON request logs "
+                        "(WARNING silences them)")
     args = parser.parse_args(argv)
     settings = Settings(model="lexicon", micro_batching=not args.no_micro_batching)
     configure_logging(args.log_level)

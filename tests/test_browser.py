@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,20 +35,23 @@ def _ensure_chromium() -> tuple[str, str]:
     if all(found):
         return found  # type: ignore[return-value]
     if shutil.which("apt-get") is None:
-        pytest.fail("the browser test needs chromium and chromedriver, found neither apt-get nor the binaries; "
-                    "install the Debian packages 'chromium' and 'chromium-driver' (or put both on PATH)")
+        pytest.fail("the browser test needs chromium and chromedriver, found neither apt-get nor the "
+                    "binaries; install the Debian packages 'chromium' and 'chromium-driver' "
+                    "(or put both on PATH)")
     prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"]):
+    install = ["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"]
+    for command in (["apt-get", "update", "-qq"], install):
         done = subprocess.run(prefix + command, capture_output=True, text=True, env=env, timeout=900)
         if done.returncode != 0:
-            pytest.fail(f"the browser test needs chromium and chromedriver; `{' '.join(prefix + command)}` failed "
-                        f"with exit code {done.returncode}: {done.stderr.strip()[-800:]}; install the Debian packages "
-                        "'chromium' and 'chromium-driver' by hand and rerun")
+            pytest.fail(f"the browser test needs chromium and chromedriver; `{' '.join(prefix + command)}` "
+                        f"failed with exit code {done.returncode}: {done.stderr.strip()[-800:]}; install the "
+                        "Debian packages 'chromium' and 'chromium-driver' by hand and rerun")
     found = shutil.which("chromium"), shutil.which("chromedriver")
     if not all(found):
         pytest.fail(f"apt-get installed chromium and chromium-driver but found chromium={found[0]} "
-                    f"chromedriver={found[1]} on PATH; check the packages' file lists (dpkg -L chromium-driver)")
+                    f"chromedriver={found[1]} on PATH; check the packages' file lists "
+                    "(dpkg -L chromium-driver)")
     return found  # type: ignore[return-value]
 
 
@@ -57,36 +61,40 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _wait_ready(proc: subprocess.Popen, url: str, log) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            log.seek(0)
+            pytest.fail(f"the test server exited with code {proc.returncode} before it was ready:\n"
+                        f"{log.read()}")
+        try:
+            if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            log.seek(0)
+            pytest.fail(f"the test server was not ready on {url} after 60 s:\n{log.read()}")
+        time.sleep(0.2)
+
+
 @pytest.fixture(scope="module")
 def server_url():
     port = _free_port()
-    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"stancelens-browser-server-{port}.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "tests.browser_server", "--port", str(port)], cwd=ROOT,
-                            stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"the test server exited with code {proc.returncode} before it was ready:\n{log.read()}")
-            try:
-                if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                log.seek(0)
-                pytest.fail(f"the test server was not ready on {url} after 60 s:\n{log.read()}")
-            time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
+    with tempfile.TemporaryFile("w+") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "tests.browser_server", "--port", str(port)], cwd=ROOT,
+                                stdout=log, stderr=subprocess.STDOUT)
         try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+            _wait_ready(proc, url, log)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +106,8 @@ def browser():
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1200,900"):
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--window-size=1200,900"):
         options.add_argument(arg)
     driver = webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
     try:
@@ -125,7 +134,7 @@ def test_page_renders_mentions_framing_and_directed_stances(server_url, browser)
     assert "error" not in status, status
 
     height = browser.execute_script("return document.documentElement.scrollHeight")
-    browser.set_window_size(1200, min(max(900, height + 40), 4000))
+    browser.set_window_size(1200, min(max(900, height + 200), 4000))  # + the window's own chrome
     browser.save_screenshot(str(SCREENSHOT))
 
     # What the API says for the same text: the page must show all of it, and nothing else.
@@ -134,12 +143,17 @@ def test_page_renders_mentions_framing_and_directed_stances(server_url, browser)
 
     sentences = browser.find_elements(By.CSS_SELECTOR, "#sentences .sentence")
     assert len(sentences) == len(expected["sentences"]) == 2
-    # The rendered sentences read as the original text (mention tags aside).
+    # Each rendered sentence reads as the original text once the actor tags are taken out.
+    plain = browser.execute_script(
+        "return [...document.querySelectorAll('#sentences .sentence')].map(el => {"
+        " const c = el.cloneNode(true); c.querySelectorAll('.tag, .num').forEach(t => t.remove());"
+        " return c.textContent; });")
+    assert plain == [s["text"] for s in expected["sentences"]]
     first = sentences[0].find_elements(By.CSS_SELECTOR, "span.mention")
     assert [m.get_attribute("data-actor") for m in first] == [
         m["actor"] for m in expected["sentences"][0]["mentions"]]
 
-    mentions = browser.find_elements(By.CSS_SELECTOR, "span.mention")
+    mentions = browser.find_elements(By.CSS_SELECTOR, "#sentences span.mention")
     actors = {m.get_attribute("data-actor") for m in mentions}
     assert {"russia", "palestinian_authority", "hamas"} <= actors
     assert len(mentions) == sum(len(s["mentions"]) for s in expected["sentences"])
@@ -150,7 +164,7 @@ def test_page_renders_mentions_framing_and_directed_stances(server_url, browser)
     militant = [m for m in mentions if m.get_attribute("data-framing") == "militant"]
     assert [m.get_attribute("data-actor") for m in militant] == ["hamas"]
     assert "militant" in militant[0].text and "author" in militant[0].text
-    terms = browser.find_elements(By.CSS_SELECTOR, "span.term")
+    terms = browser.find_elements(By.CSS_SELECTOR, "#sentences span.term")
     assert [(t.text, t.get_attribute("data-term-of"), t.get_attribute("data-framing")) for t in terms] == [
         ("militant", "hamas", "militant")]
     unframed = [m for m in mentions if m.get_attribute("data-actor") == "hamas" and m not in militant]
@@ -158,8 +172,10 @@ def test_page_renders_mentions_framing_and_directed_stances(server_url, browser)
 
     rows = browser.find_elements(By.CSS_SELECTOR, "#pairs tbody tr")
     rendered = {(int(r.get_attribute("data-sentence")), r.get_attribute("data-source"),
-                 r.get_attribute("data-target"), r.find_element(By.CSS_SELECTOR, "td.stance").text) for r in rows}
-    api = {(s["index"], p["source"], p["target"], p["stance"]) for s in expected["sentences"] for p in s["pairs"]}
+                 r.get_attribute("data-target"), r.find_element(By.CSS_SELECTOR, "td.stance").text)
+                for r in rows}
+    api = {(s["index"], p["source"], p["target"], p["stance"])
+           for s in expected["sentences"] for p in s["pairs"]}
     assert rendered == api and len(rows) == len(api)
     # Directed: Putin's support for Abbas is a row from russia to palestinian_authority, not the reverse.
     assert (0, "russia", "palestinian_authority", "support") in rendered

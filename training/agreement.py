@@ -108,9 +108,15 @@ def reliability_tables(annotators: Sequence[Sequence[DocumentAnnotation]]) -> di
     n = len(annotators)
     tables: dict[str, tuple[list, Reliability]] = {}
     keys = sorted(mention_units, key=str)
-    covered = [{d for d in idx} for idx in indexed]
+    # An annotator who has the sentence around a span but no mention there said "not a mention"; one who
+    # lacks the sentence (or the document) gave no answer.
+    covered = [{(d, s.start, s.end) for d, doc in idx.items() for s in doc.sentences} for idx in indexed]
+
+    def covers(k: int, u: tuple) -> bool:
+        return any(d == u[0] and a <= u[1] and u[2] <= b for d, a, b in covered[k])
+
     tables["mentions"] = (keys, [
-        [(mention_units[u][k].actor if k in mention_units[u] else (NOT_A_MENTION if u[0] in covered[k] else None))
+        [(mention_units[u][k].actor if k in mention_units[u] else (NOT_A_MENTION if covers(k, u) else None))
          for u in keys] for k in range(n)
     ])
     tables["framing"] = (keys, [
@@ -164,7 +170,21 @@ def agreement_report(annotators: Sequence[Sequence[DocumentAnnotation]], names: 
         sb = {(d.doc_id, m.start, m.end, m.actor) for d in annotators[b] for s in d.sentences for m in s.mentions}
         spans.append({"annotators": f"{names[a]}|{names[b]}", **span_prf(sa, sb)})
     report["mention_span_f1"] = spans
+    report["unmatched"] = unmatched(annotators, names)
     return report
+
+
+def unmatched(annotators: Sequence[Sequence[DocumentAnnotation]], names: Sequence[str]) -> dict:
+    """Documents and sentences (by document id and offsets) that not every annotator has."""
+    docs = [{d.doc_id for d in a} for a in annotators]
+    sents = [{f"{d.doc_id}:{s.start}-{s.end}" for d in a for s in d.sentences} for a in annotators]
+    all_docs, all_sents = set().union(*docs), set().union(*sents)
+    return {
+        "documents": {d: [names[k] for k in range(len(docs)) if d in docs[k]] for d in sorted(all_docs)
+                      if not all(d in x for x in docs)},
+        "sentences": {s: [names[k] for k in range(len(sents)) if s in sents[k]] for s in sorted(all_sents)
+                      if not all(s in x for x in sents) and s.rsplit(":", 1)[0] in set.intersection(*docs)},
+    }
 
 
 def _raw_agreement(data: Reliability) -> float | None:

@@ -1,21 +1,304 @@
-"""Reading annotations in any supported format into `DocumentAnnotation`s, validated."""
+"""Reading annotations in any supported format into `DocumentAnnotation`s, validated.
+
+Formats, chosen by file name (and, for other names, by the first character):
+
+- ``.jsonl``: the annotation format (labels/schema/annotation.schema.json);
+- ``.json``: a Label Studio JSON export made with labels/label-studio/config.xml (see
+  training/labelstudio.py); one annotator's annotations per set, predictions when no task has any;
+- ``.csv``: one row per stance pair and/or one row per mention (columns below).
+
+CSV columns (header required, any order, extra columns ignored):
+
+- every row: ``doc_id``; the document text comes from a ``text`` column (the whole document, the same
+  on every row of that document) or from ``--documents DIR`` holding ``<doc_id>.txt``;
+- a mention row (``actor`` filled): ``start``, ``end``, ``actor``, and optionally ``framing`` (default
+  none), ``voice`` (author), ``speaker``, ``negated`` (true/false/1/0/yes/no), ``kind`` (the registry's
+  alias kind), ``term_start``/``term_end`` (the framing term), ``sentence_start``/``sentence_end``;
+- a pair row (``stance`` filled): ``sentence_start``, ``sentence_end``, ``source``, ``target``,
+  ``stance``. When a file has pair rows but no mention rows for a sentence, the mentions of the two
+  actors are found with the registry's mention finder (labels/actors.yaml) and get framing none: such a
+  file annotates stance only, and its framing rows in a report mean nothing.
+
+Sentences are the document's sentence split (model/sentences.py) unless rows give
+``sentence_start``/``sentence_end``, which then replace the split sentences they overlap. Errors name the
+file, the row (line number) and the column.
+"""
 
 from __future__ import annotations
 
+import csv
+from collections import defaultdict
 from pathlib import Path
+from typing import NoReturn
 
-from stancelens.model.annotation import AnnotationFileError, DocumentAnnotation, read_annotations
+from stancelens.model.annotation import (
+    AnnotationFileError,
+    DocumentAnnotation,
+    Framing,
+    Mention,
+    Pair,
+    Sentence,
+    Span,
+)
+from stancelens.model.labelset import default_label_standard
+from stancelens.model.registry import default_registry
 from stancelens.model.validation import check_labels
 
 
-def load_any(path: Path) -> list[DocumentAnnotation]:
-    """JSONL annotation format (Label Studio JSON and CSV are added by the evaluation issue)."""
-    path = Path(path)
+class AnnotationSet(list):
+    """Documents of one annotator (or model) from one file, with what could not be used."""
+
+    def __init__(self, docs=(), name: str = "", skipped: list[str] | None = None):
+        super().__init__(docs)
+        self.name = name
+        self.skipped = list(skipped or [])
+
+
+def read_documents(directory: Path | None) -> dict[str, str] | None:
+    """doc_id (file stem) → text for every .txt file of a folder."""
+    if directory is None:
+        return None
+    from stancelens.model.files import read_text_document
+
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise ValueError(f"{folder}: expected a folder of <doc_id>.txt documents, found no such folder")
+    return {p.stem: read_text_document(p) for p in sorted(folder.glob("*.txt"))}
+
+
+def _kind(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".csv", ".json"):
+        return suffix[1:]
     try:
-        docs = list(read_annotations(path))
-        check_labels(docs, str(path))
+        head = path.read_text(encoding="utf-8", errors="replace").lstrip()[:1]
+    except FileNotFoundError as exc:
+        raise ValueError(f"{path}: file not found; check the path") from exc
+    return "json" if head == "[" else "jsonl" if head == "{" else "csv"
+
+
+def load_sets(path: Path, documents: Path | dict[str, str] | None = None) -> list[AnnotationSet]:
+    """One AnnotationSet per annotator in the file (a Label Studio export may hold several)."""
+    path = Path(path)
+    texts = documents if isinstance(documents, dict) or documents is None else read_documents(documents)
+    kind = _kind(path)
+    try:
+        if kind == "json":
+            from stancelens.training.labelstudio import from_tasks, read_tasks
+
+            tasks = read_tasks(path)
+            by_who, skipped = from_tasks(tasks, str(path), "annotations", texts)
+            if not by_who:
+                by_who, _ = from_tasks(tasks, str(path), "predictions", texts)
+                skipped = [s for s in skipped if "no annotations" not in s]
+            sets = [AnnotationSet(docs, f"{path.stem}:{who}" if len(by_who) > 1 else path.stem, skipped)
+                    for who, docs in by_who.items()]
+        elif kind == "csv":
+            sets = [AnnotationSet(read_csv(path, texts), path.stem)]
+        else:
+            from stancelens.model.annotation import read_annotations
+
+            sets = [AnnotationSet(read_annotations(path), path.stem)]
+        for s in sets:
+            check_labels(s, str(path))
     except AnnotationFileError as exc:
         raise ValueError(str(exc)) from exc
-    if not docs:
+    if not sets or not any(sets):
         raise ValueError(f"{path}: expected at least one annotated document, found none")
-    return docs
+    return sets
+
+
+def load_any(path: Path, documents: Path | dict[str, str] | None = None) -> AnnotationSet:
+    """The annotations of one file; a Label Studio export with several annotators is refused here
+    (use `load_sets`, as `stancelens evaluate` does, to compare them)."""
+    sets = load_sets(path, documents)
+    if len(sets) > 1:
+        raise ValueError(f"{path}: expected the annotations of one annotator, found {len(sets)} "
+                         f"({', '.join(s.name for s in sets)}); compare them with agreement, or export one")
+    return sets[0]
+
+
+# -- CSV -------------------------------------------------------------------------------------------
+_TRUE, _FALSE = {"true", "1", "yes", "y"}, {"false", "0", "no", "n", ""}
+
+
+def read_csv(path: Path, documents: dict[str, str] | None = None) -> list[DocumentAnnotation]:
+    from stancelens.model.sentences import split_sentences
+
+    registry, standard = default_registry(), default_label_standard()
+    p = str(path)
+    try:
+        handle = Path(path).open(encoding="utf-8-sig", newline="")
+    except FileNotFoundError as exc:
+        raise AnnotationFileError(p, 0, "(file)", "file not found; check the path") from exc
+    with handle:
+        reader = csv.DictReader(handle)
+        header = set(reader.fieldnames or [])
+        rows = [(reader.line_num, row) for row in reader]
+    has_mentions = {"start", "end", "actor"} <= header
+    has_pairs = {"sentence_start", "sentence_end", "source", "target", "stance"} <= header
+    if "doc_id" not in header or not (has_mentions or has_pairs):
+        raise AnnotationFileError(p, 1, "(header)", f"expected the columns doc_id plus start,end,actor (mention rows) "
+                                  "and/or sentence_start,sentence_end,source,target,stance (pair rows), found "
+                                  f"{sorted(header)}; see training/annotation_io.py for the format")
+
+    def fail(line: int, field: str, message: str) -> NoReturn:
+        raise AnnotationFileError(p, line, field, message)
+
+    def get(line: int, row: dict, field: str, required: bool = True) -> str | None:
+        value = (row.get(field) or "").strip()
+        if not value:
+            if required:
+                fail(line, field, "expected a value, found an empty cell; fill it in")
+            return None
+        return value
+
+    def integer(line: int, row: dict, field: str, required: bool = True) -> int | None:
+        value = get(line, row, field, required)
+        if value is None:
+            return None
+        try:
+            number = int(value)
+        except ValueError:
+            fail(line, field, f"expected a character offset (an integer), found {value!r}")
+        if number < 0:
+            fail(line, field, f"expected an offset >= 0, found {number}")
+        return number
+
+    def need(line: int, row: dict, field: str) -> int:
+        number = integer(line, row, field)
+        assert number is not None  # integer() fails on an empty required cell
+        return number
+
+    by_doc: dict[str, list[tuple[int, dict]]] = defaultdict(list)
+    texts: dict[str, str] = {}
+    for line, row in rows:
+        doc_id = str(get(line, row, "doc_id"))
+        by_doc[doc_id].append((line, row))
+        text = row.get("text")
+        if text:
+            if doc_id in texts and texts[doc_id] != text:
+                fail(line, "text", f"expected the same document text on every row of {doc_id!r}, found a different "
+                     "one; the text column holds the whole document")
+            texts[doc_id] = text
+        elif doc_id not in texts:
+            if documents is None or doc_id not in documents:
+                fail(line, "text", f"expected the text of document {doc_id!r}: a text column, or --documents DIR with "
+                     f"{doc_id}.txt, found neither")
+            texts[doc_id] = documents[doc_id]
+    out = []
+    for doc_id, items in by_doc.items():
+        text = texts[doc_id]
+        explicit: dict[tuple[int, int], int] = {}
+        for line, row in items:
+            a, b = integer(line, row, "sentence_start", False), integer(line, row, "sentence_end", False)
+            if (a is None) != (b is None):
+                fail(line, "sentence_end" if b is None else "sentence_start", "expected both sentence_start and "
+                     "sentence_end or neither, found one")
+            if a is not None:
+                if b is None or not (a < b <= len(text)) or not text[a:b].strip():
+                    fail(line, "sentence_start", f"expected 0 <= sentence_start < sentence_end <= {len(text)} around "
+                         f"text, found [{a}, {b})")
+                explicit.setdefault((a, b), line)
+        spans = sorted(explicit)
+        for (a1, b1), (a2, b2) in zip(spans, spans[1:], strict=False):
+            if a2 < b1:
+                fail(explicit[(a2, b2)], "sentence_start", f"sentence [{a2}, {b2}) overlaps sentence [{a1}, {b1}) of "
+                     f"row {explicit[(a1, b1)]}; sentences must not overlap")
+        split = [(s.start, s.end) for s in split_sentences(text)
+                 if not any(s.start < b and a < s.end for a, b in spans)]
+        bounds = sorted(spans + split)
+        mentions: dict[int, list[tuple[int, Mention]]] = defaultdict(list)
+        pair_rows: dict[int, list[tuple[int, dict]]] = defaultdict(list)
+
+        def home(line: int, a: int, b: int, field: str, bounds=bounds, doc_id=doc_id) -> int:
+            for k, (s, e) in enumerate(bounds):
+                if s <= a and b <= e:
+                    return k
+            fail(line, field, f"span [{a}, {b}) of {doc_id!r} lies in no sentence (it crosses a sentence boundary); "
+                 "give sentence_start/sentence_end or fix the offsets")
+            return -1
+
+        for line, row in items:
+            if (row.get("actor") or "").strip():
+                a, b = need(line, row, "start"), need(line, row, "end")
+                if not a < b <= len(text):
+                    fail(line, "end", f"expected start < end <= {len(text)} (document length), found [{a}, {b})")
+                actor = get(line, row, "actor")
+                if actor not in registry.actors:
+                    fail(line, "actor", f"expected an actor id from labels/actors.yaml, found {actor!r}")
+                label = get(line, row, "framing", False) or "none"
+                if label not in standard.framing:
+                    fail(line, "framing", f"expected one of {list(standard.framing)}, found {label!r}")
+                voice = get(line, row, "voice", False) or "author"
+                if voice not in standard.voice:
+                    fail(line, "voice", f"expected one of {list(standard.voice)}, found {voice!r}")
+                speaker = get(line, row, "speaker", False)
+                if speaker is not None and speaker not in registry.actors:
+                    fail(line, "speaker", f"expected an actor id from labels/actors.yaml or empty, found {speaker!r}")
+                negated = (row.get("negated") or "").strip().lower()
+                if negated not in _TRUE | _FALSE:
+                    fail(line, "negated", f"expected true/false (or 1/0, yes/no), found {row.get('negated')!r}")
+                ts, te = integer(line, row, "term_start", False), integer(line, row, "term_end", False)
+                if (ts is None) != (te is None) or (ts is not None and te is not None and not ts < te <= len(text)):
+                    fail(line, "term_start", f"expected both term_start < term_end <= {len(text)} or neither, found "
+                         f"[{ts}, {te})")
+                sa, sb = integer(line, row, "sentence_start", False), integer(line, row, "sentence_end", False)
+                k = home(line, a, b, "start") if sa is None or sb is None else bounds.index((sa, sb))
+                if sa is not None and sb is not None and not (sa <= a and b <= sb):
+                    fail(line, "start", f"mention [{a}, {b}) lies outside its sentence [{sa}, {sb})")
+                mention = Mention(
+                    id="", start=a, end=b, text=text[a:b], actor=actor,
+                    kind=get(line, row, "kind", False) or registry.alias_kind(text[a:b], actor),
+                    framing=Framing(label=label, voice=voice, speaker=speaker, negated=negated in _TRUE,
+                                    term=Span(start=ts, end=te, text=text[ts:te])
+                                    if ts is not None and te is not None else None),
+                )
+                mentions[k].append((line, mention))
+            elif (row.get("stance") or "").strip():
+                a, b = need(line, row, "sentence_start"), need(line, row, "sentence_end")
+                stance = get(line, row, "stance")
+                if stance not in standard.stance:
+                    fail(line, "stance", f"expected one of {list(standard.stance)}, found {stance!r}")
+                for field in ("source", "target"):
+                    if get(line, row, field) not in registry.actors:
+                        fail(line, field, f"expected an actor id from labels/actors.yaml, found {row[field]!r}")
+                if row["source"].strip() == row["target"].strip():
+                    fail(line, "target", f"expected two distinct actors, found {row['source']!r} twice")
+                pair_rows[bounds.index((a, b))].append((line, row))
+            else:
+                fail(line, "actor", "expected a mention row (actor filled) or a pair row (stance filled), found neither")
+        sentences = []
+        for k, (s, e) in enumerate(bounds):
+            ms = sorted(mentions[k], key=lambda x: x[1].start)
+            for (l1, m1), (l2, m2) in zip(ms, ms[1:], strict=False):
+                if m2.start < m1.end:
+                    fail(l2, "start", f"mention [{m2.start}, {m2.end}) overlaps the mention of row {l1} "
+                         f"[{m1.start}, {m1.end}); mention spans must not overlap")
+            found = [m for _, m in ms]
+            if pair_rows[k] and not found:
+                # Stance-only rows: the registry's mention finder supplies the mention spans.
+                raw = registry.find_mentions(text, [(s, e)])[0]
+                found = [Mention(id="", start=r.start, end=r.end, text=r.text, actor=r.actor, kind=r.kind,
+                                 framing=Framing(label="none")) for r in raw if r.actor in registry.actors]
+            found = [m.model_copy(update={"id": f"s{k}m{i}"}) for i, m in enumerate(found)]
+            pairs: dict[tuple[str, str], Pair] = {}
+            for line, row in pair_rows[k]:
+                src, tgt = row["source"].strip(), row["target"].strip()
+                for field, actor in (("source", src), ("target", tgt)):
+                    if not any(m.actor == actor for m in found):
+                        fail(line, field, f"expected a mention of {actor!r} in sentence [{s}, {e}), found none; add a "
+                             "mention row for it")
+                if (src, tgt) in pairs and pairs[(src, tgt)].stance != row["stance"].strip():
+                    fail(line, "stance", f"the pair {src}->{tgt} has two different stances in sentence [{s}, {e})")
+                pairs[(src, tgt)] = Pair(source=src, target=tgt, stance=row["stance"].strip(),
+                                         source_mentions=[m.id for m in found if m.actor == src],
+                                         target_mentions=[m.id for m in found if m.actor == tgt])
+            sentences.append(Sentence(index=k, start=s, end=e, text=text[s:e], mentions=found,
+                                      pairs=list(pairs.values())))
+        try:
+            out.append(DocumentAnnotation(doc_id=doc_id, text=text, annotator=Path(path).stem,
+                                          label_standard=standard.version, sentences=sentences))
+        except ValueError as exc:
+            fail(items[0][0], "(document)", f"{doc_id}: {str(exc).splitlines()[-1]}")
+    return out

@@ -33,7 +33,16 @@ def _pairs(docs: Sequence[DocumentAnnotation]) -> dict:
 
 
 def compare(gold: Sequence[DocumentAnnotation], pred: Sequence[DocumentAnnotation], stance_labels, framing_labels) -> dict:
-    """Field-by-field comparison of predictions with gold (same documents)."""
+    """Field-by-field comparison of predictions with gold (same documents).
+
+    Items are matched by document id and sentence offsets: only sentences present in both are scored
+    (a gold file may annotate a few sentences of a document); the others are listed under `unmatched`.
+    """
+    gold_spans = {(d.doc_id, s.start, s.end) for d in gold for s in d.sentences}
+    pred_spans = {(d.doc_id, s.start, s.end) for d in pred for s in d.sentences}
+    shared = gold_spans & pred_spans
+    gold = [_only(d, shared) for d in gold]
+    pred = [_only(d, shared) for d in pred]
     gm, pm = _mentions(gold), _mentions(pred)
     report: dict = {}
     report["mentions"] = span_prf({(*k, m.actor) for k, m in gm.items()}, {(*k, m.actor) for k, m in pm.items()})
@@ -84,8 +93,59 @@ def compare(gold: Sequence[DocumentAnnotation], pred: Sequence[DocumentAnnotatio
     report["unmatched"] = {
         "gold_only_mentions": [f"{k[0]}:{k[1]}-{k[2]} {gm[k].text!r} ({gm[k].actor})" for k in gm if k not in pm],
         "pred_only_mentions": [f"{k[0]}:{k[1]}-{k[2]} {pm[k].text!r} ({pm[k].actor})" for k in pm if k not in gm],
+        "gold_only_sentences": [f"{d}:{a}-{b}" for d, a, b in sorted(gold_spans - pred_spans)],
+        "pred_only_sentences": len(pred_spans - gold_spans),
     }
     return report
+
+
+def _only(doc: DocumentAnnotation, spans: set) -> DocumentAnnotation:
+    kept = [s for s in doc.sentences if (doc.doc_id, s.start, s.end) in spans]
+    return doc if len(kept) == len(doc.sentences) else doc.model_copy(update={"sentences": kept})
+
+
+def evaluation_report(gold_sets: Sequence[Sequence[DocumentAnnotation]], names: Sequence[str],
+                      pred: Sequence[DocumentAnnotation] | None = None, predictor: Predictor | None = None,
+                      dse: Path | None = None, seesaw: Path | None = None) -> tuple[dict, str]:
+    """The one report behind `stancelens evaluate` and POST /v1/evaluate: (report, kind).
+
+    pred given: predictions against the one gold set; predictor given: the model against gold (and
+    DSE/SEESAW); otherwise two or more gold sets: agreement. Items that the readers could not use
+    (`skipped` of an AnnotationSet) are listed under `skipped_items`.
+    """
+    if pred is not None:
+        if len(gold_sets) != 1:
+            raise ValueError(f"predictions need exactly one gold set to compare with, found {len(gold_sets)}")
+        from stancelens.model.labelset import default_label_standard
+
+        std = default_label_standard()
+        by_id = {d.doc_id: d for d in pred}
+        common = [d for d in gold_sets[0] if d.doc_id in by_id]
+        first = pred[0] if pred else None
+        report: dict = {"model": (first.model.model_dump() if first is not None and first.model else
+                                  {"name": getattr(pred, "name", "predictions"), "version": "-", "hash": None}),
+                        "gold_mentions": compare(common, [by_id[d.doc_id] for d in common], std.stance, std.framing)}
+        report["end_to_end"] = report["gold_mentions"]
+        report["unmatched_documents"] = {
+            "gold_only": sorted({d.doc_id for d in gold_sets[0]} - set(by_id)),
+            "pred_only": sorted(set(by_id) - {d.doc_id for d in gold_sets[0]}),
+        }
+        report["summary"] = summary(report)
+        kind = "model"
+    elif predictor is not None:
+        report = evaluate_predictor(predictor, gold_sets[0] if gold_sets else None, dse, seesaw)
+        kind = "model"
+    elif len(gold_sets) >= 2:
+        from stancelens.training.agreement import agreement_report
+
+        report = agreement_report(gold_sets, list(names))
+        kind = "agreement"
+    else:
+        raise ValueError("expected predictions or a model with one gold set, or two or more gold sets for agreement; "
+                         f"found {len(gold_sets)} gold set(s) and nothing to compare")
+    skipped = [x for s in [*gold_sets, *([pred] if pred is not None else [])] for x in getattr(s, "skipped", [])]
+    report["skipped_items"] = skipped
+    return report, kind
 
 
 def _macro(report: dict, labels) -> float:
@@ -275,6 +335,12 @@ def write_report(report: dict, out: Path, kind: str = "model") -> None:
         lines += ["", "## mention spans", "", "| annotators | P | R | F1 |", "|---|---|---|---|"]
         for s in report["mention_span_f1"]:
             lines.append(f"| {s['annotators']} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} |")
+    unmatched = report.get("unmatched", {})
+    if report.get("skipped_items") or any(unmatched.values()):
+        lines += ["", "## not matched or not used", ""]
+        lines += [f"- {x}" for x in report.get("skipped_items", [])[:200]]
+        for what, items in unmatched.items():
+            lines += [f"- {what}: {key} (only {', '.join(who)})" for key, who in list(items.items())[:200]]
     with atomic_writer(out / "report.md") as handle:
         handle.write("\n".join(lines) + "\n")
 

@@ -27,6 +27,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import NoReturn
 from xml.sax.saxutils import quoteattr
 
 from stancelens.model.annotation import (
@@ -125,7 +126,7 @@ def _score(probs: dict[str, float] | None) -> float | None:
 def _region(rid: str, control: str, kind: str, text: str, offset: int, start: int, end: int, value: dict,
             score: float | None = None) -> dict:
     a, b = start - offset, end - offset
-    item = {"id": rid, "from_name": control, "to_name": TEXT, "type": kind,
+    item: dict = {"id": rid, "from_name": control, "to_name": TEXT, "type": kind,
             "value": {"start": _to_utf16(text, a), "end": _to_utf16(text, b), "text": text[a:b], **value}}
     if score is not None:
         item["score"] = score
@@ -164,7 +165,7 @@ def _results(doc: DocumentAnnotation, sentences: Sequence[Sentence], text: str, 
                                    {"labels": [TERM_LABEL]}))
                 out.append({"from_id": m.id, "to_id": tid, "type": "relation", "direction": "right",
                             "labels": [TERM_RELATION]})
-        first = {}
+        first: dict[str, str] = {}
         for m in s.mentions:
             first.setdefault(m.actor, m.id)
         for p in s.pairs:
@@ -238,7 +239,7 @@ class _Task:
         if not isinstance(data, dict):
             self.fail("data", "expected a task with a 'data' object (Label Studio's JSON export), found "
                       f"{type(data).__name__}; export the project as JSON, not JSON_MIN or CSV")
-        self.data = data
+        self.data: dict = data
         for key in (TEXT, "doc_id"):
             if not isinstance(data.get(key), str) or not data.get(key):
                 self.fail(f"data.{key}", f"expected a non-empty string, found {data.get(key)!r}; tasks need the "
@@ -262,7 +263,7 @@ class _Task:
         self.document = document
         self.sentences = self._sentences(data.get("sentences"))
 
-    def fail(self, field: str, message: str) -> None:
+    def fail(self, field: str, message: str) -> NoReturn:
         raise AnnotationFileError(self.path, self.number, f"{self.item}: {field}", message)
 
     def _sentences(self, raw) -> list[tuple[int, int, int]]:
@@ -282,7 +283,7 @@ class _Task:
         return out
 
     def _span(self, r: dict, where: str) -> tuple[int, int]:
-        value = r.get("value")
+        value: dict = r.get("value")  # type: ignore[assignment]
         if not isinstance(value, dict) or "start" not in value or "end" not in value:
             self.fail(f"{where}.value", "expected a value with start and end (a text span), found "
                       f"{value!r}; spans must be labelled on the text")
@@ -339,7 +340,7 @@ class _Task:
                 if not isinstance(values, list) or any(v not in allowed for v in values):
                     self.fail(f"{where}.value.choices", f"expected {control} choices from {list(allowed)[:12]}, "
                               f"found {values!r}; use names from labels/")
-                chosen[rid][control] = values
+                chosen[rid][control] = list(values or [])
             else:
                 self.fail(f"{where}.from_name", f"expected one of {[ACTOR, TERM, *PER_REGION]} (the controls of "
                           f"labels/label-studio/config.xml), found {control!r}; use the shipped configuration")
@@ -348,7 +349,7 @@ class _Task:
                 self.fail(f"region {rid}", "per-region choices belong to no actor span; choices must be made "
                           "on a selected actor mention")
         order = sorted(spans, key=lambda k: spans[k][:2])
-        for x, y in zip(order, order[1:]):
+        for x, y in zip(order, order[1:], strict=False):
             if spans[y][0] < spans[x][1]:
                 self.fail(f"region {y}", f"actor span [{spans[y][0]}, {spans[y][1]}) overlaps region {x} "
                           f"[{spans[x][0]}, {spans[x][1]}); mention spans must not overlap, delete one")
@@ -360,59 +361,59 @@ class _Task:
             allowed = [*self.standard.stance, TERM_RELATION]
             if len(labels) != 1 or labels[0] not in allowed:
                 self.fail(f"{where}.labels", f"expected exactly one relation label from {allowed}, found {labels!r}")
-            a, b = r.get("from_id"), r.get("to_id")
+            from_id, to_id = str(r.get("from_id")), str(r.get("to_id"))
             direction = r.get("direction", "right")
             if direction not in ("right", "left", "bi"):
                 self.fail(f"{where}.direction", f"expected right, left or bi, found {direction!r}")
             if labels[0] == TERM_RELATION:
-                mention, term = (a, b) if a in spans else (b, a)
-                if mention not in spans or term not in terms:
+                mention, term_id = (from_id, to_id) if from_id in spans else (to_id, from_id)
+                if mention not in spans or term_id not in terms:
                     self.fail(where, "a 'term' relation must link an actor span to a 'framing term' span, found "
-                              f"{a!r} and {b!r}")
+                              f"{from_id!r} and {to_id!r}")
                 if mention in term_of:
                     self.fail(where, f"mention {mention} has two framing terms; keep one term relation")
-                term_of[mention] = terms[term]
+                term_of[mention] = terms[term_id]
                 continue
-            for end in (a, b):
-                if end not in spans:
-                    self.fail(where, f"expected a stance relation between two actor spans, found {end!r} which is "
+            for rid in (from_id, to_id):
+                if rid not in spans:
+                    self.fail(where, f"expected a stance relation between two actor spans, found {rid!r} which is "
                               "not an actor span")
             if direction in ("right", "bi"):
-                stance_rel.append((i, a, b, labels[0]))
+                stance_rel.append((i, from_id, to_id, labels[0]))
             if direction in ("left", "bi"):
-                stance_rel.append((i, b, a, labels[0]))
+                stance_rel.append((i, to_id, from_id, labels[0]))
         # Mentions into sentences.
         per_sentence: dict[int, list[Mention]] = defaultdict(list)
         where_is: dict[str, int] = {}
         for rid in order:
-            a, b, actor = spans[rid]
-            home = [k for k, (_, s, e) in enumerate(self.sentences) if s <= a and b <= e]
+            start, end, actor = spans[rid]
+            home = [k for k, (_, s, e) in enumerate(self.sentences) if s <= start and end <= e]
             if not home:
-                self.fail(f"region {rid}", f"actor span [{a}, {b}) lies in no sentence of data.sentences (it "
+                self.fail(f"region {rid}", f"actor span [{start}, {end}) lies in no sentence of data.sentences (it "
                           "crosses a sentence boundary or lies outside them); shorten the span")
             c = chosen.get(rid, {})
             term = term_of.get(rid)
-            speaker = (c.get(SPEAKER) or [None])[0]
+            speaker: str | None = (c.get(SPEAKER) or [None])[0]  # type: ignore[list-item]
             voice = (c.get(VOICE) or ["author"])[0]
             framing = Framing(
                 label=(c.get(FRAMING) or ["none"])[0],
                 term=Span(start=term[0], end=term[1], text=self.document[term[0]:term[1]]) if term else None,
                 voice=voice, speaker=speaker, negated=NEGATED_CHOICE in c.get(NEGATED, []),
             )
-            text = self.document[a:b]
+            text = self.document[start:end]
             kind = (c.get(KIND) or [self.registry.alias_kind(text, actor)])[0]
-            per_sentence[home[0]].append(Mention(id=rid, start=a, end=b, text=text, actor=actor, kind=kind,
+            per_sentence[home[0]].append(Mention(id=rid, start=start, end=end, text=text, actor=actor, kind=kind,
                                                  framing=framing))
             where_is[rid] = home[0]
         pairs: dict[int, dict[tuple[str, str], Pair]] = defaultdict(dict)
-        for i, a, b, stance in stance_rel:
-            where = f"result[{i}] (relation {a}->{b})"
-            if where_is[a] != where_is[b]:
+        for i, src_id, tgt_id, stance in stance_rel:
+            where = f"result[{i}] (relation {src_id}->{tgt_id})"
+            if where_is[src_id] != where_is[tgt_id]:
                 self.fail(where, "the two spans lie in different sentences; stance pairs are within one sentence")
-            sa, sb = spans[a][2], spans[b][2]
+            sa, sb = spans[src_id][2], spans[tgt_id][2]
             if sa == sb:
                 self.fail(where, f"both spans are mentions of {sa!r}; a stance needs two distinct actors")
-            k = where_is[a]
+            k = where_is[src_id]
             known = pairs[k].get((sa, sb))
             if known is not None and known.stance != stance:
                 self.fail(where, f"the pair {sa}->{sb} already has stance {known.stance!r} in this sentence, "
