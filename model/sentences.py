@@ -13,9 +13,7 @@ import re
 from dataclasses import dataclass
 
 ABBREVIATIONS = frozenset(
-    """u.s u.n u.k u.s.s.r u.s.a e.u mr mrs ms dr gen col lt sgt capt gov sen rep st mt ft
-    jan feb mar apr jun jul aug sep sept oct nov dec no nos vs e.g i.e a.m p.m inc ltd co corp
-    jr sr prof rev est approx dept fig ca""".split()
+    ["u.s", "u.n", "u.k", "u.s.s.r", "u.s.a", "e.u", "mr", "mrs", "ms", "dr", "gen", "col", "lt", "sgt", "capt", "gov", "sen", "rep", "st", "mt", "ft", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "no", "nos", "vs", "e.g", "i.e", "a.m", "p.m", "inc", "ltd", "co", "corp", "jr", "sr", "prof", "rev", "est", "approx", "dept", "fig", "ca"]
 )
 
 _QUOTES_OPEN = "\"“«"

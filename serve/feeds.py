@@ -239,9 +239,7 @@ def read_feed(data: bytes, name: str) -> Iterator[Article | InputError]:
         )
 
 
-def _record_article(
-    record: dict, fields: FieldMap, name: str, item: str, number: int
-) -> Article | InputError:
+def _record_article(record: dict, fields: FieldMap, name: str, item: str, number: int) -> Article | InputError:
     columns = list(record)
     text_col = fields.column("text", columns)
     if text_col is None or text_col not in record:
@@ -249,8 +247,7 @@ def _record_article(
         return InputError(
             name,
             item,
-            f"expected a text field ({wanted}), found fields {columns}; "
-            "name the text column with --text-field",
+            f"expected a text field ({wanted}), found fields {columns}; name the text column with --text-field",
         )
     text = record.get(text_col)
     if not isinstance(text, str) or not text.strip():
@@ -329,9 +326,7 @@ def read_html(data: bytes, name: str, item: str | None = None) -> Iterator[Artic
     doc = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False)
     text = getattr(doc, "text", None) if doc is not None else None
     if not text or not text.strip():
-        yield InputError(
-            name, item, "expected an HTML page with article text, found none trafilatura could extract"
-        )
+        yield InputError(name, item, "expected an HTML page with article text, found none trafilatura could extract")
         return
     url = getattr(doc, "url", None) or (name if "://" in name else None)
     yield Article(
@@ -410,9 +405,7 @@ class InputReader:
         path = Path(spec)
         if path.is_dir():
             files = sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file() and p.suffix.lower() in TEXT_EXTENSIONS | HTML_EXTENSIONS
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_EXTENSIONS | HTML_EXTENSIONS
             )
             if not files:
                 yield InputError(spec, "(folder)", "expected .txt or .html files in the folder, found none")

@@ -19,6 +19,7 @@ import html
 from pathlib import Path
 
 import pandas as pd
+
 from stancelens.serve.scoring import infer_format, mentions_path, read_table
 
 UNKNOWN_OUTLET = "(unknown outlet)"
@@ -46,9 +47,7 @@ def load_results(results: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         pairs = read_table(results, fmt).to_pandas()
         ments = read_table(mentions, fmt).to_pandas()
     except Exception as exc:
-        raise ReportError(
-            f"{results}: expected a {fmt} results table, found one that cannot be read ({exc})"
-        ) from exc
+        raise ReportError(f"{results}: expected a {fmt} results table, found one that cannot be read ({exc})") from exc
     for name, frame, needed in (
         ("pair", pairs, {"source", "target", "stance", "row_id", "sentence_text"}),
         ("mention", ments, {"actor", "framing", "voice", "row_id", "sentence_text"}),
@@ -85,9 +84,7 @@ def period_of(when: pd.Series, period: str) -> pd.Series:
     return label.fillna(UNDATED)
 
 
-def _shares(
-    frame: pd.DataFrame, keys: list[str], label_col: str, labels: list[str], prefix: str
-) -> pd.DataFrame:
+def _shares(frame: pd.DataFrame, keys: list[str], label_col: str, labels: list[str], prefix: str) -> pd.DataFrame:
     """Rows per group with n and the share of each label; `group` names the group for the evidence."""
     if frame.empty:
         return pd.DataFrame(columns=["group", *keys, "n", *[f"{prefix}{lab}" for lab in labels]])
@@ -107,9 +104,7 @@ def _evidence(frame: pd.DataFrame, table: pd.DataFrame, keys: list[str], columns
         return pd.DataFrame(columns=["group", *keys, *columns])
     merged = frame.merge(table[["group", *keys]], on=keys, how="inner")
     cols = ["group", *keys, *[c for c in columns if c not in keys]]
-    return merged[cols].sort_values(
-        ["group", "row_id"], key=lambda s: s.map(_natural) if s.name == "group" else s
-    )
+    return merged[cols].sort_values(["group", "row_id"], key=lambda s: s.map(_natural) if s.name == "group" else s)
 
 
 def _natural(group: str) -> int:
@@ -191,9 +186,7 @@ def plot_stance(
     return True
 
 
-def plot_framing(
-    table: pd.DataFrame, category: str, labels: list[str], actors: list[str], path: Path
-) -> bool:
+def plot_framing(table: pd.DataFrame, category: str, labels: list[str], actors: list[str], path: Path) -> bool:
     actors = [a for a in actors if (table["actor"] == a).any()]
     if not actors:
         return False
@@ -395,9 +388,7 @@ def build_report(results: Path, out: Path, period: str = "month", top: int = 6) 
             f"<a href='{name}.csv'>{name}.csv</a> · sentences behind it: <a href='evidence_{name}.html'>"
             f"evidence_{name}.html</a> · <a href='evidence_{name}.csv'>evidence_{name}.csv</a></p>"
         )
-    docs = pd.concat(
-        [pairs.get("doc_hash", pd.Series(dtype=str)), mentions.get("doc_hash", pd.Series(dtype=str))]
-    )
+    docs = pd.concat([pairs.get("doc_hash", pd.Series(dtype=str)), mentions.get("doc_hash", pd.Series(dtype=str))])
     dated = pd.concat([pairs["when"], mentions["when"]]).dropna()
     models = (
         sorted(

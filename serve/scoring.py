@@ -34,6 +34,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from stancelens.model.annotation import DocumentAnnotation, ModelInfo
 from stancelens.model.files import atomic_writer
 from stancelens.model.predictor import DocumentInput, Predictor
@@ -346,9 +347,7 @@ class Checkpoint:
             self.parts = data["parts"]
         listed: set[str] = set()
         for part in self.parts:
-            listed.update(
-                f"{part['name']}.{kind}" for kind in ("pairs.parquet", "mentions.parquet", "docs.json")
-            )
+            listed.update(f"{part['name']}.{kind}" for kind in ("pairs.parquet", "mentions.parquet", "docs.json"))
             self.completed.update(json.loads((self.dir / f"{part['name']}.docs.json").read_text("utf-8")))
             self.resumed.add(Totals(part["documents"], part["sentences"], part["pairs"], part["mentions"]))
         # Files of a part that was being written when the last run died: never committed, so dropped.
@@ -360,9 +359,7 @@ class Checkpoint:
         """Buffer a document; commit a part when enough documents or time have gathered."""
         self._buffer.append(scored)
         self.completed.add(scored.doc_hash)
-        due = (
-            len(self._buffer) >= self.every_docs or time.monotonic() - self._last_commit >= self.every_seconds
-        )
+        due = len(self._buffer) >= self.every_docs or time.monotonic() - self._last_commit >= self.every_seconds
         return self.commit() if due else None
 
     def commit(self) -> Totals | None:
@@ -372,9 +369,7 @@ class Checkpoint:
         name = f"part-{number:06d}"
         pairs = [row for s in self._buffer for row in s.pairs]
         mentions = [row for s in self._buffer for row in s.mentions]
-        _write_parquet(
-            pa.Table.from_pylist(pairs, schema=self.pair_schema), self.dir / f"{name}.pairs.parquet"
-        )
+        _write_parquet(pa.Table.from_pylist(pairs, schema=self.pair_schema), self.dir / f"{name}.pairs.parquet")
         _write_parquet(
             pa.Table.from_pylist(mentions, schema=self.mention_schema), self.dir / f"{name}.mentions.parquet"
         )
@@ -390,13 +385,9 @@ class Checkpoint:
         return totals
 
     def tables(self) -> tuple[pa.Table, pa.Table]:
-        pairs = [
-            pq.read_table(self.dir / f"{p['name']}.pairs.parquet", schema=self.pair_schema)
-            for p in self.parts
-        ]
+        pairs = [pq.read_table(self.dir / f"{p['name']}.pairs.parquet", schema=self.pair_schema) for p in self.parts]
         mentions = [
-            pq.read_table(self.dir / f"{p['name']}.mentions.parquet", schema=self.mention_schema)
-            for p in self.parts
+            pq.read_table(self.dir / f"{p['name']}.mentions.parquet", schema=self.mention_schema) for p in self.parts
         ]
         pair_table = pa.concat_tables(pairs) if pairs else self.pair_schema.empty_table()
         mention_table = pa.concat_tables(mentions) if mentions else self.mention_schema.empty_table()
@@ -504,9 +495,7 @@ class RayScorer:
         self.predictor = load_predictor(model)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        items = [
-            (row["doc_index"], Article(**{k: row[k] for k in _ARTICLE_FIELDS})) for row in batch.to_pylist()
-        ]
+        items = [(row["doc_index"], Article(**{k: row[k] for k in _ARTICLE_FIELDS})) for row in batch.to_pylist()]
         results = score_batch(self.predictor, items)
         # Rows travel back as JSON text: one flat column per document, whatever the nesting.
         return pa.table({"payload": [json.dumps(_to_payload(r)) for r in results]})
@@ -530,9 +519,7 @@ class RayEngine:
     `address` names an existing cluster (as `ray.init(address=...)`; RAY_ADDRESS is read by Ray
     itself when it is None); without either, a local Ray is started."""
 
-    def __init__(
-        self, model: str, workers: int | None = None, address: str | None = None, num_cpus: int | None = None
-    ):
+    def __init__(self, model: str, workers: int | None = None, address: str | None = None, num_cpus: int | None = None):
         # A model directory must mean the same folder to the actors, whatever their working directory.
         self.model = str(Path(model).resolve()) if Path(model).is_dir() else model
         self.workers, self.address, self.num_cpus = workers, address, num_cpus
@@ -553,9 +540,7 @@ class RayEngine:
             ray.init(address=self.address, num_cpus=num_cpus, ignore_reinit_error=True, log_to_driver=False)
         workers = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         rows = [{"doc_index": i, **{k: getattr(a, k) for k in _ARTICLE_FIELDS}} for i, a in items]
-        ds: Any = ray.data.from_items(
-            rows, override_num_blocks=max(1, min(len(rows) // batch_size + 1, 1000))
-        )
+        ds: Any = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows) // batch_size + 1, 1000)))
         ds = ds.map_batches(
             RayScorer,
             fn_constructor_kwargs={"model": self.model},

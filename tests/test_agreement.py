@@ -8,9 +8,10 @@ import random
 import krippendorff
 import numpy as np
 import pytest
+from typer.testing import CliRunner
+
 from stancelens.serve.cli import app
 from stancelens.training.agreement import agreement_report, cohen_kappa, fleiss_kappa, krippendorff_alpha
-from typer.testing import CliRunner
 
 # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability": 4 coders, 12 units, missing values.
 RELIABILITY = [

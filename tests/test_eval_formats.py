@@ -8,13 +8,14 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
 from stancelens.model.predictor import LexiconEngine, Predictor
 from stancelens.serve.app import create_app
 from stancelens.serve.cli import app
 from stancelens.serve.settings import Settings
 from stancelens.training.annotation_io import load_any
 from stancelens.training.selection import candidates_from_annotations, select
-from typer.testing import CliRunner
 
 MENTION_COLS = ["doc_id", "start", "end", "actor", "framing", "voice", "speaker", "negated", "kind",
                 "term_start", "term_end", "sentence_start", "sentence_end"]

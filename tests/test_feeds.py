@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from stancelens.serve.feeds import (
     Article,
     Deduplicator,
@@ -99,9 +100,7 @@ def test_field_options_name_the_columns(tmp_path):
     )
     _, errors = read(path, fields=FieldMap(text="body"))
     assert errors[0].item == "(header)"
-    assert (
-        "expected a text column (body), found columns ['key', 'story', 'when', 'paper']" in errors[0].reason
-    )
+    assert "expected a text column (body), found columns ['key', 'story', 'when', 'paper']" in errors[0].reason
 
 
 def test_folder_of_txt_and_html(tmp_path):

@@ -6,6 +6,8 @@ import copy
 import json
 
 import pytest
+from typer.testing import CliRunner
+
 from stancelens.model.predictor import DocumentInput, LexiconEngine, Predictor
 from stancelens.serve.cli import app
 from stancelens.training.annotation_io import load_any, load_sets
@@ -17,7 +19,6 @@ from stancelens.training.labelstudio import (
     sdk_problems,
     to_tasks,
 )
-from typer.testing import CliRunner
 
 EMOJI_DOC = "Breaking 🚨: Moscow hosted a Hamas delegation. Netanyahu called Hamas terrorists 🙄 on Monday."
 

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
+
 from stancelens.model.predictor import LexiconEngine, Predictor
 from stancelens.serve.report import ReportError, build_report, period_of
 from stancelens.serve.scoring import ScoreRun, mentions_path
-from typer.testing import CliRunner
 
 FEEDS = Path(__file__).resolve().parent / "fixtures" / "feeds"
 INPUTS = [
@@ -70,9 +71,7 @@ def test_stance_shares_per_pair_over_time_and_outlet(report_dir, results):
     dated = pairs[pairs["published"].fillna("").str.startswith("2023-10")]
     cell = dated[(dated["source"] == "russia") & (dated["target"] == "hamas")]
     row = over_time[
-        (over_time["source"] == "russia")
-        & (over_time["target"] == "hamas")
-        & (over_time["period"] == "2023-10")
+        (over_time["source"] == "russia") & (over_time["target"] == "hamas") & (over_time["period"] == "2023-10")
     ].iloc[0]
     assert row["n"] == len(cell)
     assert row["share_oppose"] == pytest.approx((cell["stance"] == "oppose").mean(), abs=1e-4)
@@ -115,9 +114,7 @@ def test_every_figure_row_reaches_its_sentences(report_dir, results):
 
 
 def test_weeks_start_on_monday():
-    when = pd.to_datetime(
-        pd.Series(["2023-10-26T14:00:00+00:00", None, "2023-10-30T00:00:00+00:00"]), utc=True
-    )
+    when = pd.to_datetime(pd.Series(["2023-10-26T14:00:00+00:00", None, "2023-10-30T00:00:00+00:00"]), utc=True)
     assert list(period_of(when, "week")) == ["2023-10-23", "(undated)", "2023-10-30"]
     assert list(period_of(when, "month")) == ["2023-10", "(undated)", "2023-10"]
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from typer.testing import CliRunner
+
 from stancelens.model.predictor import LexiconEngine, Predictor
 from stancelens.serve.feeds import Article, InputReader
 from stancelens.serve.scoring import (
@@ -25,7 +27,6 @@ from stancelens.serve.scoring import (
     read_table,
     score_batch,
 )
-from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 FEEDS = ROOT / "tests" / "fixtures" / "feeds"
@@ -101,9 +102,7 @@ def test_fixture_feeds_are_scored_with_provenance(tmp_path, lexicon):
     # sentence offsets point into the document: the sentence text is what they cut out
     assert all(
         len(t) == e - s
-        for t, s, e in zip(
-            pairs["sentence_text"], pairs["sentence_start"], pairs["sentence_end"], strict=True
-        )
+        for t, s, e in zip(pairs["sentence_text"], pairs["sentence_start"], pairs["sentence_end"], strict=True)
     )
     framed = mentions[mentions["framing"] != "none"]
     assert len(framed) and framed["term_text"].notna().all()
@@ -161,9 +160,7 @@ def test_interrupted_run_resumes_to_the_same_rows(tmp_path, lexicon):
                 yield result
 
     with pytest.raises(Crash):
-        ScoreRun(
-            [str(corpus)], out, lexicon, Dying(lexicon), batch_size=4, checkpoint_docs=10, progress=False
-        ).run()
+        ScoreRun([str(corpus)], out, lexicon, Dying(lexicon), batch_size=4, checkpoint_docs=10, progress=False).run()
     manifest = json.loads((parts_path(out) / "manifest.json").read_text("utf-8"))
     assert [p["documents"] for p in manifest["parts"]] == [10, 10]
     (parts_path(out) / "part-000003.pairs.parquet").write_bytes(b"half a part")  # died while writing
@@ -246,9 +243,7 @@ def test_checkpoint_refuses_another_model_and_a_second_writer(tmp_path, lexicon)
     std = lexicon.standard
     with (
         Checkpoint(parts_path(out), lexicon.info, std.stance, std.framing),
-        pytest.raises(
-            ScoringError, match="expected no other run writing these results, found one holding its lock"
-        ),
+        pytest.raises(ScoringError, match="expected no other run writing these results, found one holding its lock"),
     ):
         ScoreRun([str(corpus)], out, lexicon, progress=False).run()
 
@@ -289,12 +284,9 @@ def test_cli_score_needs_a_model_and_reports_a_summary(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert result.output.startswith("documents 3 (3 scored now")
     assert (tmp_path / "s.mentions.jsonl").exists() and (tmp_path / "s.jsonl.errors.jsonl").exists()
-    result = runner.invoke(
-        app, ["score", "x.rss", "--out", "s.txt", "--format", "xlsx", "--model", "lexicon"]
-    )
-    assert (
-        result.exit_code == 2
-        and "--format: expected one of ['parquet', 'jsonl', 'csv'], found 'xlsx'" in (result.output)
+    result = runner.invoke(app, ["score", "x.rss", "--out", "s.txt", "--format", "xlsx", "--model", "lexicon"])
+    assert result.exit_code == 2 and "--format: expected one of ['parquet', 'jsonl', 'csv'], found 'xlsx'" in (
+        result.output
     )
 
 

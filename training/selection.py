@@ -112,6 +112,7 @@ def candidates_from_annotations(docs: Iterable[DocumentAnnotation]) -> list[Cand
 def candidates_from_parquet(path: Path) -> list[Candidate]:
     """Rows of `stancelens score` (pairs file and its .mentions file) regrouped into sentences."""
     import pandas as pd
+
     from stancelens.model.annotation import Framing, Mention, Pair, Span
     from stancelens.serve.scoring import mentions_path
 

@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, UploadFile
 from fastapi.responses import JSONResponse
+
 from stancelens.serve.deps import Caller, ServiceState, get_state, ready_state
 from stancelens.serve.errors import ApiError
 from stancelens.serve.schemas import ErrorResponse
