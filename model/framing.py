@@ -70,7 +70,7 @@ class LexiconFramer:
         terms = self.terms(text, s0, s1)
         tokens = [(s0 + m.start(), s0 + m.end(), m.group()) for m in _TOKEN.finditer(text[s0:s1])]
         decisions = []
-        for i, mention in enumerate(mentions):
+        for mention in mentions:
             attached = self._attached_terms(text, mention, mentions, terms, tokens)
             if not attached:
                 decisions.append(FramingDecision("none", None, "author", None, False, ()))

@@ -95,9 +95,8 @@ class MicroBatcher:
             for (tasks, actors), members in groups.items():
                 docs = [d for j in members for d in j.documents]
                 try:
-                    results = await loop.run_in_executor(
-                        self.executor, lambda: self.predictor.annotate(docs, tasks, set(actors) if actors is not None else None)
-                    )
+                    wanted = set(actors) if actors is not None else None
+                    results = await loop.run_in_executor(self.executor, self.predictor.annotate, docs, tasks, wanted)
                 except Exception as exc:  # the error belongs to the requests, not to the loop
                     for j in members:
                         if not j.future.done():

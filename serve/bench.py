@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DOCS = ROOT / "tests" / "fixtures" / "bench"
@@ -144,20 +145,28 @@ def _classifier_class():
 class NaiveRunner:
     """The pipeline way: candidates from the same splitter and registry, then one input per item."""
 
-    engine: object
-    registry: object
+    engine: Any
+    registry: Any
     batch_size: int | None = None  # None: one call per input
     passes: int = 0
     pipes: dict = field(default_factory=dict)
 
     def __post_init__(self):
         from transformers import pipeline
+        from transformers.utils import logging as hf_logging
 
         cls = _classifier_class()
-        for task in ("stance", "framing"):
-            model = cls(self.engine, task).eval()
-            self.pipes[task] = pipeline("text-classification", model=model, tokenizer=self.engine.tokenizer,
-                                        device="cpu")
+        # The pipeline logs an error that a custom model "is not supported for text-classification": it is,
+        # through forward(); silence that one check.
+        level = hf_logging.get_verbosity()
+        hf_logging.set_verbosity(hf_logging.CRITICAL)
+        try:
+            for task in ("stance", "framing"):
+                model = cls(self.engine, task).eval()
+                self.pipes[task] = pipeline(  # type: ignore[call-overload]
+                    "text-classification", model=model, tokenizer=self.engine.tokenizer, device="cpu")
+        finally:
+            hf_logging.set_verbosity(level)
 
     def _run(self, task: str, texts: list[str]) -> list[str]:
         if not texts:
@@ -210,7 +219,7 @@ class CountingEngine:
 
 @dataclass
 class PredictorRunner:
-    predictor: object
+    predictor: Any
     batch_docs: int = 16
 
     def __post_init__(self):
@@ -284,7 +293,7 @@ def percentile(values: list[float], q: float) -> float:
 class Row:
     key: str
     title: str
-    runner: Callable
+    runner: Any
     load_seconds: float
     load_rss_mib: float
     seconds: list[float] = field(default_factory=list)
@@ -347,8 +356,10 @@ def run_speed(model: Path, documents, repeats: int, fast_backend: str, other_int
     if other_int8:
         for backend in BACKENDS:
             if backend != fast_backend:
-                rows.append(_load(f"d_{backend}", f"(d') predictor, {backend} int8",
-                                  lambda b=backend: PredictorRunner(load_predictor(model, quantize=True, backend=b))))
+                def make(b: str = backend) -> PredictorRunner:
+                    return PredictorRunner(load_predictor(model, quantize=True, backend=b))
+
+                rows.append(_load(f"d_{backend}", f"(d') predictor, {backend} int8", make))
     sentences = sum(len(prepare_document(d.text, fp32.runner.predictor.registry)) for d in documents)
     with_actors = sum(1 for d in documents for s in prepare_document(d.text, fp32.runner.predictor.registry)
                       if s.mentions)
@@ -374,6 +385,8 @@ def run_speed(model: Path, documents, repeats: int, fast_backend: str, other_int
             "forward_passes": row.passes, "speedup_vs_" + reference.key: round(base_s / median, 2),
             "latency_p50_ms": round(percentile(row.latencies_ms, 50), 1),
             "latency_p95_ms": round(percentile(row.latencies_ms, 95), 1),
+            # peak_rss_mib is the whole process (every row's model is loaded); load_rss_mib is what loading
+            # this row's model added — the pipeline rows share row (c)'s weights.
             "peak_rss_mib": round(row.peak_rss_mib, 1), "load_seconds": round(row.load_seconds, 2),
             "load_rss_mib": round(row.load_rss_mib, 1),
             "label_agreement_with_fp32": label_agreement(row.labels, fp32.labels),
@@ -416,8 +429,9 @@ def seed_agreement(fp32, fast, gold_path: Path = SEED_GOLD) -> dict:
     out["stance"]["agreement_all_pairs"] = round(sum(pa[k] == pb.get(k) for k in pa) / max(1, len(pa)), 4)
     fa = {(d.doc_id, s.index, m.start): m.framing.label for d in a for s in d.sentences for m in s.mentions}
     fb = {(d.doc_id, s.index, m.start): m.framing.label for d in b for s in d.sentences for m in s.mentions}
-    keys = sorted(k for k in fa if k in gold_frames)
-    out["framing"] = _compare([gold_frames[k] for k in keys], [fa[k] for k in keys], [fb[k] for k in keys],
+    mention_keys = sorted(k for k in fa if k in gold_frames)
+    out["framing"] = _compare([gold_frames[k] for k in mention_keys], [fa[k] for k in mention_keys],
+                              [fb[k] for k in mention_keys],
                               fp32.standard.framing)
     return out
 
@@ -438,8 +452,8 @@ def dse_agreement(fp32, fast, path: Path) -> dict:
         probs[name] = engine.classify(pair_items, [])[0]
     labels = {k: [max(p, key=p.get) for p in v] for k, v in probs.items()}
     out["stance"] = _compare(gold, labels["fp32"], labels["fast"], standard.stance)
-    five = {"fp32": [], "fast": []}
-    five_gold = []
+    five: dict[str, list[str]] = {"fp32": [], "fast": []}
+    five_gold: list[str] = []
     for i in range(len(pair_rows) - 1):
         row = pair_rows[i]["row"]
         if pair_rows[i]["k"] == 0 and pair_rows[i + 1]["row"] is row:
@@ -467,7 +481,7 @@ def run_serve(url: str, clients: int, requests: int, model: Path | None, say: Ca
     result = asdict(asyncio.run(run_load(url, clients, requests)))
     say(f"service {url}: {result['ok']}/{requests} ok from {clients} clients, {result['throughput_rps']} req/s, "
         f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms")
-    out = {"url": url, "load": result}
+    out: dict[str, Any] = {"url": url, "load": result}
     if model is not None:
         from stancelens.model.loading import load_predictor
         from stancelens.model.predictor import DocumentInput
@@ -491,15 +505,20 @@ def run_serve(url: str, clients: int, requests: int, model: Path | None, say: Ca
 def format_table(speed: dict) -> str:
     ref = speed["reference"]
     head = ("| row | docs/s | sentences/s | forward passes | × (" + ref + ") | doc latency p50 / p95 ms "
-            "| peak RSS MiB | labels = fp32 |")
+            "| model RSS MiB | labels = fp32 |")
     lines = [head, "|" + "---|" * 8]
     for r in speed["rows"]:
         agree = r["label_agreement_with_fp32"]
+        memory = "= (c)" if r["row"] in ("a", "b") else f"{r['load_rss_mib']:.0f}"
         lines.append(
             f"| {r['title']} | {r['documents_per_s']:.2f} | {r['sentences_per_s']:.1f} | {r['forward_passes']} | "
             f"{r['speedup_vs_' + ref]:.1f} | {r['latency_p50_ms']:.0f} / {r['latency_p95_ms']:.0f} | "
-            f"{r['peak_rss_mib']:.0f} | {'–' if agree is None else f'{100 * agree:.1f} %'} |"
+            f"{memory} | {'–' if agree is None else f'{100 * agree:.1f} %'} |"
         )
+    lines.append(f"\n{speed['documents']} documents, {speed['sentences']} sentences "
+                 f"({speed['sentences_with_actors']} with actors), medians of {speed['repeats']} runs, "
+                 f"{speed['torch_threads']} threads; process peak RSS {speed['process_peak_rss_mib']:.0f} MiB "
+                 "(all rows loaded together)")
     return "\n".join(lines)
 
 
@@ -520,17 +539,28 @@ def format_accuracy(accuracy: dict) -> str:
 
 def run_bench(model: Path, docs: int | None = None, repeats: int = 3, out: Path | None = None,
               fast_backend: str | None = None, dse: Path | None = None, accuracy: bool = True,
-              other_int8: bool = True, say: Callable[[str], None] = print) -> dict:
+              other_int8: bool = True, threads: int | None = None, documents: list | None = None,
+              say: Callable[[str], None] = print) -> dict:
+    import warnings
+
+    import torch
+
     from stancelens.model.loading import load_predictor
     from stancelens.model.transformer import FAST_BACKEND
 
+    # torch's dynamic quantisation warns that its quantised tensor types are deprecated: known, and the
+    # warning says nothing about the numbers measured here.
+    warnings.filterwarnings("ignore", message=r".*quantize_per_tensor.*")
+    if threads:  # ONNX Runtime sessions take the same count (OnnxEncoder)
+        torch.set_num_threads(threads)
     fast_backend = fast_backend or FAST_BACKEND
-    documents = bench_documents(docs)
+    documents = documents if documents is not None else bench_documents(docs)
     speed = run_speed(Path(model), documents, repeats, fast_backend, other_int8=other_int8, say=say)
-    report: dict = {"model": str(model), "fast_backend": fast_backend, "speed": speed,
+    report: dict[str, Any] = {"model": str(model), "fast_backend": fast_backend, "speed": speed,
                     "command": "stancelens bench " + " ".join(f"--{k} {v}" for k, v in
                                                                (("model", model), ("docs", docs),
-                                                                ("repeats", repeats)) if v is not None)}
+                                                                ("repeats", repeats), ("threads", threads))
+                                                               if v is not None)}
     say("")
     say(format_table(speed))
     if accuracy:

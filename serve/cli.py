@@ -406,6 +406,8 @@ def bench(
     serve: Annotated[str | None, typer.Option("--serve", help="Instead: load-test the service at this URL.")] = None,
     clients: Annotated[int, typer.Option(min=1, help="--serve: concurrent clients.")] = 32,
     requests: Annotated[int, typer.Option(min=1, help="--serve: requests in all.")] = 640,
+    threads: Annotated[int | None, typer.Option(min=1, help="CPU threads for torch and ONNX Runtime (default: "
+                                                "torch's, one per core).")] = None,
 ) -> None:
     """Throughput, latency and memory of the naive HF pipeline, the predictor fp32 and the int8 fast path."""
     from stancelens.serve.bench import run_bench, run_serve
@@ -425,7 +427,7 @@ def bench(
         _fail(f"model {model}: expected a trained model directory with stancelens.json, found none; train one "
               f"with `stancelens train --out {model}` or pass --model DIR")
     try:
-        run_bench(model, docs, repeats, out, fast_backend, dse, accuracy, say=typer.echo)
+        run_bench(model, docs, repeats, out, fast_backend, dse, accuracy, threads=threads, say=typer.echo)
     except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
 

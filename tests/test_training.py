@@ -112,3 +112,44 @@ def test_config_validation_names_field_expected_and_found(tmp_path):
     path.write_text("epochz: 3\n")
     with pytest.raises(ValueError, match=r"unknown field\(s\) \['epochz'\]"):
         TrainingConfig.from_yaml(path)
+
+
+@pytest.mark.slow
+def test_direction_is_learnable_swapping_source_and_target_changes_the_answer(tmp_path):
+    """A corpus where only direction decides the label ("A praised B": A→B support, B→A neutral):
+    after a short fine-tune the model must answer differently for the two orders of held-out pairs."""
+    from stancelens.model.annotation import DocumentAnnotation, Framing, Mention, Pair, Sentence, write_annotations
+    from stancelens.model.loading import load_predictor
+    from stancelens.training.trainer import train
+
+    names = [("Russia", "russia"), ("Israel", "israel"), ("Hamas", "hamas"), ("Iran", "iran"), ("Egypt", "egypt"),
+             ("Qatar", "qatar"), ("Turkey", "turkey"), ("Syria", "syria"), ("Jordan", "jordan"), ("China", "china")]
+    verbs = ["praised", "thanked", "backed", "applauded", "commended", "hailed"]
+    docs = []
+    for i, (a, aid) in enumerate(names):
+        for j, (b, bid) in enumerate(names):
+            if i == j or (i + j) % 5 == 0:  # (i + j) % 5 == 0 is held out
+                continue
+            text = f"{a} {verbs[(i * 3 + j) % len(verbs)]} {b}."
+            ma = Mention(id="m0", start=0, end=len(a), text=a, actor=aid, framing=Framing(label="none"))
+            start = text.index(b, len(a))
+            mb = Mention(id="m1", start=start, end=start + len(b), text=b, actor=bid, framing=Framing(label="none"))
+            pairs = [Pair(source=aid, target=bid, stance="support"), Pair(source=bid, target=aid, stance="neutral")]
+            docs.append(DocumentAnnotation(doc_id=f"d{i}{j}", text=text, sentences=[
+                Sentence(index=0, start=0, end=len(text), text=text, mentions=[ma, mb], pairs=pairs)]))
+    corpus = tmp_path / "direction.jsonl"
+    write_annotations(docs, corpus)
+    config = TrainingConfig(authored_path=str(corpus), dse_path=None, seesaw_path=None, epochs=8, batch_size=8,
+                            max_length=32, authored_valid_fraction=0.1, patience=8, learning_rate=2e-4,
+                            stance_bias_calibration=False)
+    train(config, tmp_path / "m", progress=False, say=lambda m: None)
+    predictor = load_predictor(tmp_path / "m")
+    held_out = [DocumentInput(f"h{i}{j}", f"{a} praised {b}.") for i, (a, _) in enumerate(names)
+                for j, (b, _) in enumerate(names) if i != j and (i + j) % 5 == 0]
+    flipped = 0
+    for doc in predictor.annotate(held_out):
+        sentence = doc.sentences[0]
+        first, second = sentence.mentions[0].actor, sentence.mentions[1].actor
+        stances = {(p.source, p.target): p.stance for p in sentence.pairs}
+        flipped += stances[(first, second)] != stances[(second, first)]
+    assert flipped >= 0.8 * len(held_out), f"direction changed the answer for {flipped}/{len(held_out)} pairs"

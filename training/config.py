@@ -29,9 +29,10 @@ class TrainingConfig:
         class_weighting: "none", "inverse" or "sqrt_inverse" class weights in the stance and framing losses.
         framing_loss_weight: Weight of the framing loss relative to the stance loss.
         patience: Epochs without improvement of the selection metric before stopping.
-        max_minutes: Wall-clock budget of the training loop; training stops after the epoch that crosses it.
+        max_minutes: Wall-clock budget of data loading and the training loop; training stops at the step that crosses it.
         authored_path: The authored corpus in the annotation format (labels/train/corpus.jsonl).
         authored_valid_fraction: Share of authored sentences held out for validation (by content hash).
+        authored_repeat: How many times each epoch sees the authored training sentences.
         dse_path: Folder with DSE train.txt/valid.txt; null or missing skips DSE.
         dse_neutral_fraction: Share of DSE's all-neutral training lines kept (it is 65% neutral).
         dse_max_train: Cap on DSE training lines after neutral sampling (null: no cap).
@@ -59,6 +60,7 @@ class TrainingConfig:
     max_minutes: float = 14.0
     authored_path: str | None = "labels/train/corpus.jsonl"
     authored_valid_fraction: float = 0.15
+    authored_repeat: int = 1
     dse_path: str | None = "${STANCELENS_DATA}/dse"
     dse_neutral_fraction: float = 0.4
     dse_max_train: int | None = None
@@ -78,7 +80,7 @@ class TrainingConfig:
             problems.append(
                 f"class_weighting: expected 'none', 'inverse' or 'sqrt_inverse', found {self.class_weighting!r}"
             )
-        for name in ("epochs", "batch_size", "max_length", "eval_batch_size"):
+        for name in ("epochs", "batch_size", "max_length", "eval_batch_size", "authored_repeat"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 problems.append(f"{name}: expected a positive integer, found {value!r}")

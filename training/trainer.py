@@ -310,7 +310,9 @@ def train(config: TrainingConfig, out: Path, progress: bool = True, say: Progres
     encoder.resize_token_embeddings(len(tokenizer))
     model = HeadedEncoder(encoder, len(standard.stance), len(standard.framing))
 
-    all_rows = [r for rows in train_rows.values() for r in rows]
+    # The authored corpus is small and in-domain: it is repeated so each epoch sees it several times.
+    all_rows = [r for origin, rows in train_rows.items()
+                for r in (rows * config.authored_repeat if origin == "authored" else rows)]
     items = encode_rows(all_rows, tokenizer, config.encoding, config.max_length)
     stance_counts = Counter(y for it in items for _, _, y in it.pairs)
     framing_counts = Counter(y for it in items for _, y in it.mentions)
@@ -348,6 +350,7 @@ def train(config: TrainingConfig, out: Path, progress: bool = True, say: Progres
     best: tuple[float, dict, int, dict] | None = None
     stale = 0
     step = 0
+    out_of_time = False
     for epoch in range(1, config.epochs + 1):
         model.train()
         batches = length_grouped_batches(items, config.batch_size, rng)
@@ -363,7 +366,14 @@ def train(config: TrainingConfig, out: Path, progress: bool = True, say: Progres
             losses.append(float(loss.detach()))
             step += 1
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+            if not progress and step % 50 == 0:
+                rate = step / max(time.time() - started, 1e-9)
+                say(f"step {step}/{total_steps} loss {np.mean(losses[-50:]):.3f} ({rate:.2f} steps/s overall)")
             if config.steps_limit and step >= config.steps_limit:
+                break
+            if (time.time() - started) / 60 >= config.max_minutes:
+                say(f"time budget of {config.max_minutes} min reached at step {step} (epoch {epoch})")
+                out_of_time = True
                 break
         model.eval()
         results = {origin: evaluate_rows(engine, rows, standard) for origin, rows in valid_rows.items() if rows}
@@ -382,8 +392,7 @@ def train(config: TrainingConfig, out: Path, progress: bool = True, say: Progres
         if stale >= config.patience:
             say(f"early stopping: no improvement for {stale} epoch(s)")
             break
-        if minutes >= config.max_minutes:
-            say(f"time budget of {config.max_minutes} min reached after epoch {epoch}")
+        if out_of_time:
             break
         if config.steps_limit and step >= config.steps_limit:
             break
