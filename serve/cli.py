@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -280,6 +281,22 @@ def select(
     typer.echo(json.dumps({"out": str(out), **stats}))
 
 
+def _ensure_default_model() -> None:
+    """Train models/default when it is missing: the main job works from a fresh clone."""
+    target = Path("models/default")
+    if (target / "stancelens.json").exists():
+        return
+    typer.echo("models/default is missing: training the default model first (about 13 minutes on 2 cores; "
+               "set STANCELENS_NO_AUTO_TRAIN=1 to refuse instead)", err=True)
+    from stancelens.training.trainer import TrainingError
+    from stancelens.training.trainer import train as run_training
+
+    try:
+        run_training(_config(None), target)
+    except (TrainingError, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+
+
 @app.command()
 def serve(
     model: Annotated[Path, typer.Option(help="Model directory; the default one is trained first when missing.")] = Path("models/default"),
@@ -298,14 +315,7 @@ def serve(
     if not (model / "stancelens.json").exists():
         if model != Path("models/default"):
             _fail(f"model {model}: no such model directory; train it with `stancelens train --out {model}`")
-        typer.echo("models/default is missing: training the default model first (about 15 minutes on 2 cores)", err=True)
-        from stancelens.training.trainer import TrainingError
-        from stancelens.training.trainer import train as run_training
-
-        try:
-            run_training(_config(None), model)
-        except (TrainingError, FileNotFoundError, ValueError) as exc:
-            _fail(str(exc))
+        _ensure_default_model()
     try:
         settings = Settings.from_env(model=str(model), threads=workers_threads,
                                      micro_batching=False if no_micro_batching else None)
@@ -351,9 +361,11 @@ def score(
     if engine not in ("local", "ray"):
         _fail(f"--engine: expected local or ray, found {engine!r}")
     if model is None:
-        if not DEFAULT_MODEL_DIR.is_dir():
-            _fail(f"no --model given and {DEFAULT_MODEL_DIR} does not exist; train it with "
-                  "`stancelens train --out models/default`, or pass --model lexicon (rules) or a model directory")
+        if not (DEFAULT_MODEL_DIR / "stancelens.json").exists():
+            if os.environ.get("STANCELENS_NO_AUTO_TRAIN"):
+                _fail(f"no --model given and {DEFAULT_MODEL_DIR} does not exist; train it with "
+                      "`stancelens train --out models/default`, or pass --model lexicon (rules) or a model directory")
+            _ensure_default_model()
         model = str(DEFAULT_MODEL_DIR)
     try:
         infer_format(out, fmt)

@@ -51,3 +51,28 @@ def tiny_predictor(tiny_model):
     from stancelens.model.loading import load_predictor
 
     return load_predictor(tiny_model)
+
+
+FEEDS = ROOT / "tests" / "fixtures" / "feeds"
+FEED_INPUTS = [
+    str(FEEDS / n)
+    for n in ("moscow_wire.rss", "tlv_daily.atom", "broken_herald.xml", "articles.jsonl", "articles.csv", "docs")
+]
+
+
+def ready_client(predictor, **settings):
+    """A TestClient with the app's lifespan entered and the model ready (the caller exits it)."""
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from stancelens.serve.app import create_app
+    from stancelens.serve.settings import Settings
+
+    client = TestClient(create_app(Settings(**settings), predictor=predictor))
+    client.__enter__()
+    for _ in range(100):
+        if client.get("/health/ready").status_code == 200:
+            break
+        time.sleep(0.05)
+    return client

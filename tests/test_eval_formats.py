@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import csv
 import json
-import time
 
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from stancelens.model.predictor import LexiconEngine, Predictor
-from stancelens.serve.app import create_app
 from stancelens.serve.cli import app
-from stancelens.serve.settings import Settings
 from stancelens.training.annotation_io import load_any
 from stancelens.training.selection import candidates_from_annotations, select
+from tests.conftest import ready_client
 
 MENTION_COLS = ["doc_id", "start", "end", "actor", "framing", "voice", "speaker", "negated", "kind",
                 "term_start", "term_end", "sentence_start", "sentence_end"]
@@ -174,13 +172,7 @@ def test_selection_removes_near_duplicates_and_spreads(gold_docs):
 
 # -- POST /v1/evaluate -------------------------------------------------------------------------------
 def client_for(**settings) -> TestClient:
-    client = TestClient(create_app(Settings(**settings), predictor=Predictor(LexiconEngine())))
-    client.__enter__()
-    for _ in range(100):
-        if client.get("/health/ready").status_code == 200:
-            break
-        time.sleep(0.05)
-    return client
+    return ready_client(Predictor(LexiconEngine()), **settings)
 
 
 @pytest.fixture(scope="module")

@@ -12,19 +12,8 @@ from typer.testing import CliRunner
 from stancelens.model.predictor import LexiconEngine, Predictor
 from stancelens.serve.report import ReportError, build_report, period_of
 from stancelens.serve.scoring import ScoreRun, mentions_path
+from tests.conftest import FEED_INPUTS as INPUTS  # noqa: E402
 
-FEEDS = Path(__file__).resolve().parent / "fixtures" / "feeds"
-INPUTS = [
-    str(FEEDS / n)
-    for n in (
-        "moscow_wire.rss",
-        "tlv_daily.atom",
-        "broken_herald.xml",
-        "articles.jsonl",
-        "articles.csv",
-        "docs",
-    )
-]
 FIGURES = ["stance_over_time", "stance_by_outlet", "framing_by_actor", "framing_by_outlet"]
 
 

@@ -29,18 +29,9 @@ from stancelens.serve.scoring import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-FEEDS = ROOT / "tests" / "fixtures" / "feeds"
-FIXTURE_INPUTS = [
-    str(FEEDS / n)
-    for n in (
-        "moscow_wire.rss",
-        "tlv_daily.atom",
-        "broken_herald.xml",
-        "articles.jsonl",
-        "articles.csv",
-        "docs",
-    )
-]
+from tests.conftest import FEED_INPUTS as FIXTURE_INPUTS  # noqa: E402
+from tests.conftest import FEEDS  # noqa: E402
+
 OUTLETS = ["Moscow Wire", "Tel Aviv Daily", "Levant Post", "Gazeta Test"]
 
 
@@ -271,6 +262,7 @@ def test_cli_score_needs_a_model_and_reports_a_summary(tmp_path, monkeypatch):
     from stancelens.serve.cli import app
 
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("STANCELENS_NO_AUTO_TRAIN", "1")
     runner = CliRunner()
     result = runner.invoke(app, ["score", str(FEEDS / "tlv_daily.atom"), "--out", "s.parquet"])
     assert result.exit_code == 2

@@ -12,19 +12,12 @@ from fastapi.testclient import TestClient
 from stancelens.model.predictor import LexiconEngine, Predictor
 from stancelens.serve.app import create_app
 from stancelens.serve.settings import Settings
+from tests.conftest import ready_client
 
 EXAMPLE = {"documents": [{"id": "x", "text": "Moscow hosted a Hamas delegation. Netanyahu called Hamas terrorists."}]}
 
 
-def client_for(predictor, **settings) -> TestClient:
-    app = create_app(Settings(**settings), predictor=predictor)
-    client = TestClient(app)
-    client.__enter__()
-    for _ in range(100):
-        if client.get("/health/ready").status_code == 200:
-            break
-        time.sleep(0.05)
-    return client
+client_for = ready_client
 
 
 @pytest.fixture(scope="module")
