@@ -55,6 +55,7 @@ class LexiconFramer:
         self._speech = {v.lower() for v in standard.speech_verbs}
         self._negation = {v.lower() for v in standard.negation_cues}
         self._rank = {c: i for i, c in enumerate(standard.framing_priority)}
+        self._last: tuple | None = None
 
     # -- public --------------------------------------------------------------------------------
     def terms(self, text: str, start: int, end: int) -> list[TermMatch]:
@@ -67,8 +68,7 @@ class LexiconFramer:
         self, text: str, sentence: tuple[int, int], mentions: list[RawMention]
     ) -> list[FramingDecision]:
         s0, s1 = sentence
-        terms = self.terms(text, s0, s1)
-        tokens = [(s0 + m.start(), s0 + m.end(), m.group()) for m in _TOKEN.finditer(text[s0:s1])]
+        terms, tokens = self._prepared(text, s0, s1)
         decisions = []
         for mention in mentions:
             attached = self._attached_terms(text, mention, mentions, terms, tokens)
@@ -90,14 +90,22 @@ class LexiconFramer:
         if category == "none":
             return FramingDecision("none", None, "author", None, False, ())
         s0, s1 = sentence
-        terms = self.terms(text, s0, s1)
-        tokens = [(s0 + m.start(), s0 + m.end(), m.group()) for m in _TOKEN.finditer(text[s0:s1])]
+        terms, tokens = self._prepared(text, s0, s1)
         attached = [t for t in self._attached_terms(text, mention, mentions, terms, tokens) if t.category == category]
         if not attached:
             return FramingDecision(category, None, "author", None, False, ())
         best = max(attached, key=lambda t: len(t.text))
         voice, speaker = self._voice(text, sentence, best, mention, mentions, tokens)
         return FramingDecision(category, best, voice, speaker, self._negated(best, mention, tokens), (category,))
+
+    def _prepared(self, text: str, s0: int, s1: int) -> tuple[list[TermMatch], list[tuple[int, int, str]]]:
+        """Terms and tokens of one sentence. The predictor asks once per mention of the same
+        sentence in a row, so the last sentence's result is kept."""
+        key = (s0, s1, text[s0:s1])
+        if self._last is None or self._last[0] != key:
+            tokens = [(s0 + m.start(), s0 + m.end(), m.group()) for m in _TOKEN.finditer(text[s0:s1])]
+            self._last = (key, (self.terms(text, s0, s1), tokens))
+        return self._last[1]
 
     # -- attachment ----------------------------------------------------------------------------
     @staticmethod
