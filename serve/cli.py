@@ -63,6 +63,8 @@ def analyze(
         str, typer.Option(help="'lexicon', 'tfidf:DIR', or a trained model directory (default: models/default).")
     ] = "lexicon",
     batch_size: Annotated[int, typer.Option(min=1, help="Documents per prediction batch.")] = 16,
+    fast: Annotated[bool, typer.Option("--fast/--fp32", help="int8 fast path of a transformer model, or fp32 "
+                                       "(default; see `stancelens bench`).")] = False,
 ) -> None:
     """Annotate documents: sentences, actor mentions, framing and ordered pairs with stance."""
     from tqdm import tqdm
@@ -73,7 +75,7 @@ def analyze(
 
     docs = _read_inputs(files)
     try:
-        predictor = load_predictor(model)
+        predictor = load_predictor(model, fast=fast)
     except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
     results = []
@@ -169,7 +171,7 @@ def train_baseline(
         _fail(str(exc))
 
 
-def _resolve_model(model: str):
+def _resolve_model(model: str, fast: bool = False):
     from stancelens.model.loading import load_predictor
 
     if model == "tfidf":
@@ -181,7 +183,7 @@ def _resolve_model(model: str):
             train_tfidf(_config(None), path, say=lambda m: typer.echo(m, err=True))
         model = str(path)
     try:
-        return load_predictor(model)
+        return load_predictor(model, fast=fast)
     except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
 
@@ -196,6 +198,8 @@ def evaluate(
     seesaw: Annotated[Path | None, typer.Option(help="SEESAW folder: also report stance F1 on its validation split.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
     documents: Annotated[Path | None, typer.Option(help="Folder of <doc_id>.txt: the texts of CSV annotations.")] = None,
+    fast: Annotated[bool, typer.Option("--fast/--fp32", help="Score the model's int8 fast path instead of fp32 "
+                                       "(the reference, default).")] = False,
 ) -> None:
     """Model against gold, predictions against gold, or annotators against each other."""
     from stancelens.training.annotation_io import load_any, load_sets
@@ -213,7 +217,7 @@ def evaluate(
         _fail("expected --model (with --gold/--dse/--seesaw), --gold with --pred, or two or more --gold files")
     if predicted is not None and len(gold_sets) != 1:
         _fail(f"--pred needs exactly one --gold to compare with, found {len(gold_sets)}")
-    predictor = _resolve_model(model) if model is not None and predicted is None else None
+    predictor = _resolve_model(model, fast) if model is not None and predicted is None else None
     names = [s.name for s in gold_sets]
     if len(set(names)) < len(names):
         names = [f"{k + 1}:{n}" for k, n in enumerate(names)]
@@ -304,6 +308,8 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     workers_threads: Annotated[int | None, typer.Option("--threads", help="torch CPU threads.")] = None,
     no_micro_batching: Annotated[bool, typer.Option("--no-micro-batching", help="Serve requests one by one.")] = False,
+    fast: Annotated[bool | None, typer.Option("--fast/--fp32", help="int8 fast path or fp32 (default: "
+                                              "STANCELENS_FAST, else the fast path; see `stancelens bench`).")] = None,
 ) -> None:
     """Serve the HTTP API and the web page (limits: STANCELENS_* variables, see the README)."""
     import uvicorn
@@ -318,7 +324,7 @@ def serve(
         _ensure_default_model()
     try:
         settings = Settings.from_env(model=str(model), threads=workers_threads,
-                                     micro_batching=False if no_micro_batching else None)
+                                     micro_batching=False if no_micro_batching else None, fast=fast)
     except ValueError as exc:
         _fail(str(exc))
     if settings.threads:
@@ -352,6 +358,8 @@ def score(
     url_field: Annotated[str | None, typer.Option(help="URL column (default url/link).")] = None,
     source_field: Annotated[str | None, typer.Option(help="Outlet column (default source/outlet/publisher).")] = None,
     date_field: Annotated[str | None, typer.Option(help="Date column (default date/published/published_at).")] = None,
+    fast: Annotated[bool, typer.Option("--fast/--fp32", help="int8 fast path of a transformer model (default), or "
+                                       "fp32 (see `stancelens bench` for speed and agreement).")] = True,
 ) -> None:
     """Score news feeds and article collections into pair and mention tables; resumable after a crash."""
     from stancelens.model.loading import DEFAULT_MODEL_DIR, load_predictor
@@ -369,12 +377,12 @@ def score(
         model = str(DEFAULT_MODEL_DIR)
     try:
         infer_format(out, fmt)
-        predictor = load_predictor(model)
+        predictor = load_predictor(model, fast=fast)
     except (FileNotFoundError, ValueError, ScoringError) as exc:
         _fail(str(exc))
     fields = FieldMap(id=id_field, text=text_field, title=title_field, url=url_field, source=source_field,
                       date=date_field)
-    runner = (RayEngine(model, workers=workers, address=ray_address) if engine == "ray"
+    runner = (RayEngine(model, workers=workers, address=ray_address, fast=fast) if engine == "ray"
               else LocalEngine(predictor))
     run = ScoreRun(inputs, out, predictor, runner, fmt, batch_size, InputReader(fields),
                    checkpoint_docs, checkpoint_seconds)

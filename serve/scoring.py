@@ -489,10 +489,10 @@ _ARTICLE_FIELDS = ("doc_id", "text", "input", "item", "title", "url", "outlet", 
 class RayScorer:
     """The Ray Data actor: loads the model once (`load_predictor`) and scores batches with `score_batch`."""
 
-    def __init__(self, model: str):
+    def __init__(self, model: str, fast: bool = False):
         from stancelens.model.loading import load_predictor
 
-        self.predictor = load_predictor(model)
+        self.predictor = load_predictor(model, fast=fast)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         items = [(row["doc_index"], Article(**{k: row[k] for k in _ARTICLE_FIELDS})) for row in batch.to_pylist()]
@@ -519,10 +519,11 @@ class RayEngine:
     `address` names an existing cluster (as `ray.init(address=...)`; RAY_ADDRESS is read by Ray
     itself when it is None); without either, a local Ray is started."""
 
-    def __init__(self, model: str, workers: int | None = None, address: str | None = None, num_cpus: int | None = None):
+    def __init__(self, model: str, workers: int | None = None, address: str | None = None, num_cpus: int | None = None,
+                 fast: bool = False):
         # A model directory must mean the same folder to the actors, whatever their working directory.
         self.model = str(Path(model).resolve()) if Path(model).is_dir() else model
-        self.workers, self.address, self.num_cpus = workers, address, num_cpus
+        self.workers, self.address, self.num_cpus, self.fast = workers, address, num_cpus, fast
 
     def run(self, items: list[tuple[int, Article]], batch_size: int) -> Iterator[Scored | InputError]:
         try:
@@ -543,7 +544,7 @@ class RayEngine:
         ds: Any = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows) // batch_size + 1, 1000)))
         ds = ds.map_batches(
             RayScorer,
-            fn_constructor_kwargs={"model": self.model},
+            fn_constructor_kwargs={"model": self.model, "fast": self.fast},
             batch_size=batch_size,
             batch_format="pyarrow",
             compute=ray.data.ActorPoolStrategy(size=workers),

@@ -95,6 +95,39 @@ def test_fast_path_agrees_with_fp32_on_seed_gold(predictors, gold_docs):
     assert diffs and sum(diffs) / len(diffs) <= TINY_MEAN_PROB_DIFF and max(diffs) <= TINY_MAX_PROB_DIFF
 
 
+def test_fast_path_gives_the_same_answers_in_a_batch_as_alone(predictors, gold_docs):
+    """Dynamic int8 scales depend on the whole input tensor: the engine runs each sequence alone so that a
+    sentence's probabilities do not depend on its batch (service micro-batches, scoring batches)."""
+    from stancelens.model.predictor import DocumentInput
+
+    _, fast = predictors
+    documents = [DocumentInput(d.doc_id, d.text) for d in gold_docs[:3]]
+    together = fast.annotate(documents)
+    for doc, batched in zip(documents, together):
+        single = fast.annotate([doc])[0]
+        for s1, s2 in zip(single.sentences, batched.sentences):
+            assert [p.stance for p in s1.pairs] == [p.stance for p in s2.pairs]
+            assert [m.framing.label for m in s1.mentions] == [m.framing.label for m in s2.mentions]
+            for p1, p2 in zip(s1.pairs, s2.pairs):
+                assert p1.probs == pytest.approx(p2.probs, abs=1e-4)
+            for m1, m2 in zip(s1.mentions, s2.mentions):
+                assert m1.framing.probs == pytest.approx(m2.framing.probs, abs=1e-4)
+
+
+def test_fast_path_keeps_the_first_layer_fp32(model_copy, predictors):
+    import onnx
+
+    from stancelens.model.onnx_engine import FP32_LAYERS, RECIPE
+
+    graph = onnx.load(str(model_copy / "onnx" / "encoder-int8.onnx")).graph
+    float_matmuls = [n.name for n in graph.node if n.op_type == "MatMul"]
+    integer_matmuls = [n.name for n in graph.node if n.op_type == "MatMulInteger"]
+    assert float_matmuls and all(any(k in name for k in FP32_LAYERS) or "/attention/self/MatMul" in name
+                                 for name in float_matmuls)
+    assert len(integer_matmuls) >= 5 * 6  # six linear layers in each of layers 1-5
+    assert json.loads((model_copy / "onnx" / "encoder-int8.json").read_text())["recipe"] == RECIPE
+
+
 def test_naive_pipeline_gives_the_predictors_labels(predictors):
     """Row (a) must be a fair baseline: the same weights giving the same answers, only run one input at a time."""
     fp32, _ = predictors
