@@ -86,15 +86,18 @@ class HeadedEncoder(nn.Module):
 
     @staticmethod
     def pool(hidden: torch.Tensor, rows: torch.Tensor, ranges: torch.Tensor) -> torch.Tensor:
-        """Mean of hidden[row, a:b] for each (row, a, b); ranges is (n, k, 2) with b=a for padding."""
-        seq = hidden.shape[1]
-        positions = torch.arange(seq, device=hidden.device)
-        a = ranges[..., 0].unsqueeze(-1)
-        b = ranges[..., 1].unsqueeze(-1)
-        mask = ((positions >= a) & (positions < b)).float()  # (n, k, seq)
-        mask = mask.sum(1)  # several mentions of one actor: their tokens together
-        weights = mask / mask.sum(-1, keepdim=True).clamp(min=1.0)
-        return torch.einsum("ns,nsh->nh", weights, hidden[rows])
+        """Mean of hidden[row, a:b] over the (a, b) ranges of each item (several mentions of one actor:
+        their tokens together); ranges is (n, k, 2) with b=a for padding, and an item without tokens
+        pools to zeros. Prefix sums make each range two lookups instead of a mask over the sequence."""
+        batch, seq, width = hidden.shape
+        prefix = torch.cat([hidden.new_zeros(batch, 1, width), hidden.cumsum(1)], dim=1)  # (batch, seq+1, h)
+        a = ranges[..., 0].clamp(0, seq)
+        b = ranges[..., 1].clamp(0, seq)
+        b = torch.maximum(a, b)
+        item_rows = rows.unsqueeze(-1).expand_as(a)
+        sums = (prefix[item_rows, b] - prefix[item_rows, a]).sum(1)  # (n, h)
+        counts = (b - a).sum(1, keepdim=True).clamp(min=1).to(hidden.dtype)
+        return sums / counts
 
     def stance_logits(self, hidden, rows, src_ranges, tgt_ranges) -> torch.Tensor:
         src = self.pool(hidden, rows, src_ranges)
@@ -344,12 +347,11 @@ def collate(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torc
 def ranges_tensor(rows: list[list[tuple[int, int] | None]]) -> torch.Tensor:
     """(n, k, 2) token ranges; a span lost to cropping falls back to the CLS token (0, 1)."""
     k = max(1, max((len(r) for r in rows), default=1))
-    out = torch.zeros((len(rows), k, 2), dtype=torch.long)
-    for i, r in enumerate(rows):
+    table = []
+    for r in rows:
         got = [x for x in r if x is not None] or [(0, 1)]
-        for j, (a, b) in enumerate(got):
-            out[i, j, 0], out[i, j, 1] = a, b
-    return out
+        table.append([list(x) for x in got] + [[0, 0]] * (k - len(got)))
+    return torch.tensor(table, dtype=torch.long).reshape(len(rows), k, 2)
 
 
 def directory_hash(directory: Path) -> str:

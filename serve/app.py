@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 from stancelens import __version__
 from stancelens.serve import errors
 from stancelens.serve.deps import ServiceState
-from stancelens.serve.observability import Metrics, request_middleware
+from stancelens.serve.observability import Metrics, RequestMiddleware
 from stancelens.serve.routes import analyze, health, standard
 from stancelens.serve.routes import evaluate as evaluate_route
 from stancelens.serve.settings import Settings
@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None, predictor=None) -> FastAPI:
     app.state.service = state
     app.state.metrics = metrics
     errors.install(app)
-    app.middleware("http")(request_middleware(metrics, settings.max_body_bytes))
+    app.add_middleware(RequestMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
     app.include_router(analyze.router)
     app.include_router(standard.router)
     app.include_router(health.router)

@@ -1,6 +1,7 @@
 """Micro-batching: concurrent requests coalesced into one predictor call.
 
-Requests wait at most `max_wait_ms` for company; a batch holds at most `max_batch_documents`
+Requests queued while the model was busy join the next batch at once; then the batch waits at most
+`max_wait_ms` for more company (0: never wait). A batch holds at most `max_batch_documents`
 documents; the queue is bounded and a full queue is refused at once (the route answers 503 with
 Retry-After) instead of letting waits grow without bound. All model work runs on one worker thread,
 so the event loop keeps serving health checks and the predictor never runs twice at once.
@@ -77,8 +78,13 @@ class MicroBatcher:
             job = await self.queue.get()
             jobs = [job]
             if self.enabled:
-                deadline = time.monotonic() + self.max_wait
                 size = len(job.documents)
+                # Whatever queued up while the model was busy goes in at once; only then wait for company.
+                while size < self.max_batch and not self.queue.empty():
+                    nxt = self.queue.get_nowait()
+                    jobs.append(nxt)
+                    size += len(nxt.documents)
+                deadline = time.monotonic() + self.max_wait
                 while size < self.max_batch:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:

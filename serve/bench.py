@@ -483,7 +483,10 @@ def run_serve(url: str, clients: int, requests: int, model: Path | None, say: Ca
     from stancelens.serve.loadtest import bench_sentences, run_load
 
     sentences = list(sentences) if sentences else bench_sentences()
+    cpu = time.process_time()
     result = asdict(asyncio.run(run_load(url, clients, requests, sentences)))
+    # The load generator shares the machine with a loopback server: what it costs is CPU the server lacks.
+    result["load_generator_cpu_ms_per_request"] = round(1000 * (time.process_time() - cpu) / max(1, requests), 3)
     say(f"service {url}: {result['ok']}/{requests} ok from {clients} clients on {len(sentences)} distinct sentences, "
         f"{result['throughput_rps']} req/s, p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms")
     served = httpx.get(url.rstrip("/") + "/health/ready", timeout=10).json().get("model", {}).get("name", "")

@@ -309,7 +309,7 @@ def serve(
     workers_threads: Annotated[int | None, typer.Option("--threads", help="torch CPU threads.")] = None,
     no_micro_batching: Annotated[bool, typer.Option("--no-micro-batching", help="Serve requests one by one.")] = False,
     fast: Annotated[bool | None, typer.Option("--fast/--fp32", help="int8 fast path or fp32 (default: "
-                                              "STANCELENS_FAST, else the fast path; see `stancelens bench`).")] = None,
+                                              "STANCELENS_FAST, else fp32; see `stancelens bench`).")] = None,
 ) -> None:
     """Serve the HTTP API and the web page (limits: STANCELENS_* variables, see the README)."""
     import uvicorn
@@ -358,8 +358,8 @@ def score(
     url_field: Annotated[str | None, typer.Option(help="URL column (default url/link).")] = None,
     source_field: Annotated[str | None, typer.Option(help="Outlet column (default source/outlet/publisher).")] = None,
     date_field: Annotated[str | None, typer.Option(help="Date column (default date/published/published_at).")] = None,
-    fast: Annotated[bool, typer.Option("--fast/--fp32", help="int8 fast path of a transformer model (default), or "
-                                       "fp32 (see `stancelens bench` for speed and agreement).")] = True,
+    fast: Annotated[bool, typer.Option("--fast/--fp32", help="int8 fast path of a transformer model, or fp32 "
+                                       "(default; see `stancelens bench` for speed and agreement).")] = False,
 ) -> None:
     """Score news feeds and article collections into pair and mention tables; resumable after a crash."""
     from stancelens.model.loading import DEFAULT_MODEL_DIR, load_predictor

@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -77,46 +78,130 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[rank - 1]
 
 
+class RawConnection:
+    """One keep-alive HTTP/1.1 connection that speaks just enough of the protocol to POST JSON and read
+    the reply. The load generator shares the CPU with the server on loopback, and httpx spends several
+    times more CPU per request than this, which the measured server would lose."""
+
+    def __init__(self, host: str, port: int, headers: dict[str, str], timeout: float):
+        self.host, self.port, self.timeout = host, port, timeout
+        self.extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        try:
+            return await asyncio.wait_for(self._post(path, body), self.timeout)
+        except BaseException:
+            await self.close()  # a half-read reply must not be read as the next one
+            raise
+
+    async def _post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        head = (f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n{self.extra}\r\n")
+        self.writer.write(head.encode("latin-1") + body)
+        status_line = await self.reader.readline()
+        if not status_line:
+            raise ConnectionError("the server closed the connection")
+        status = int(status_line.split()[1])
+        length, chunked, close = None, False, False
+        while (line := await self.reader.readline()) not in (b"\r\n", b"\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            name, value = name.strip().lower(), value.strip().lower()
+            if name == "content-length":
+                length = int(value)
+            elif name == "transfer-encoding":
+                chunked = "chunked" in value
+            elif name == "connection":
+                close = value == "close"
+        if chunked:
+            parts = []
+            while size := int((await self.reader.readline()).split(b";")[0], 16):
+                parts.append(await self.reader.readexactly(size))
+                await self.reader.readline()
+            await self.reader.readline()
+            data = b"".join(parts)
+        elif length is not None:
+            data = await self.reader.readexactly(length)
+        else:
+            data, close = await self.reader.read(), True
+        if close:
+            await self.close()
+        return status, data
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            try:
+                await self.writer.wait_closed()
+            except OSError:
+                pass
+        self.reader = self.writer = None
+
+
 async def run_load(url: str, clients: int, requests: int, sentences: Sequence[str] = (SENTENCE,),
                    api_key: str | None = None, warmup: int = 5, timeout: float = 60.0,
                    transport: httpx.AsyncBaseTransport | None = None) -> LoadResult:
+    """Plain-HTTP URLs go through `RawConnection`s (one per client); https, or a given httpx `transport`
+    (tests), through httpx."""
     if isinstance(sentences, str):
         sentences = (sentences,)
     if not sentences:
         raise ValueError("sentences: expected at least one sentence to send, found none")
     headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    parsed = urlsplit(url)
+    raw = transport is None and parsed.scheme == "http"
+    path = parsed.path.rstrip("/") + "/v1/analyze"
     latencies: list[float] = []
     errors: Counter[str] = Counter()
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     client = httpx.AsyncClient(base_url=url.rstrip("/"), headers=headers, limits=limits, timeout=timeout,
                                transport=transport)
+    connections = [RawConnection(parsed.hostname or "127.0.0.1", parsed.port or 80, headers, timeout)
+                   for _ in range(clients)] if raw else []
+
+    async def post(worker: int, text: str) -> tuple[str, str]:
+        """(outcome, reply text): outcome 'ok', an HTTP status or an exception's name."""
+        body = json.dumps({"text": text}).encode()
+        try:
+            if raw:
+                status, data = await connections[worker].post(path, body)
+                reply = data.decode("utf-8", "replace")
+            else:
+                r = await client.post("/v1/analyze", content=body, headers={"content-type": "application/json"})
+                status, reply = r.status_code, r.text
+        except (TimeoutError, OSError, ValueError, asyncio.IncompleteReadError, httpx.HTTPError) as exc:
+            return type(exc).__name__, str(exc)
+        return ("ok" if status == 200 else str(status)), reply
+
     async with client:
         for i in range(warmup):
-            r = await client.post("/v1/analyze", json={"text": sentences[i % len(sentences)]})
-            if r.status_code != 200:
-                raise SystemExit(f"warm-up request to {url}/v1/analyze: expected 200, found {r.status_code}: "
-                                 f"{r.text[:300]}; check the URL, the API key and /health/ready")
+            outcome, reply = await post(0, sentences[i % len(sentences)])
+            if outcome != "ok":
+                raise SystemExit(f"warm-up request to {url.rstrip('/')}/v1/analyze: expected 200, found {outcome}: "
+                                 f"{reply[:300]}; check the URL, the API key and /health/ready")
         sent = 0
 
-        async def worker() -> None:
+        async def worker(index: int) -> None:
             nonlocal sent
             while sent < requests:
-                body = {"text": sentences[sent % len(sentences)]}
+                text = sentences[sent % len(sentences)]
                 sent += 1  # one event loop: no lock needed between the check and the increment
                 started = time.perf_counter()
-                try:
-                    r = await client.post("/v1/analyze", json=body)
-                    outcome = "ok" if r.status_code == 200 else str(r.status_code)
-                except httpx.HTTPError as exc:
-                    outcome = type(exc).__name__
+                outcome, _ = await post(index, text)
                 if outcome == "ok":
                     latencies.append(time.perf_counter() - started)
                 else:
                     errors[outcome] += 1
 
         started = time.perf_counter()
-        await asyncio.gather(*[worker() for _ in range(clients)])
+        await asyncio.gather(*[worker(i) for i in range(clients)])
         seconds = time.perf_counter() - started
+        for connection in connections:
+            await connection.close()
     ms = [x * 1000 for x in latencies] or [float("nan")]
     return LoadResult(clients=clients, requests=requests, ok=len(latencies), errors=dict(errors),
                       seconds=round(seconds, 3), throughput_rps=round(len(latencies) / seconds, 1),

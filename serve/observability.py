@@ -42,30 +42,50 @@ class Metrics:
         self.ready = Gauge("stancelens_model_ready", "1 when the model is loaded", registry=self.registry)
 
 
-def request_middleware(metrics: Metrics, max_body_bytes: int):
-    from starlette.responses import JSONResponse
+class RequestMiddleware:
+    """Request id, body-size guard, metrics and one JSON log line per HTTP request, as a plain ASGI
+    middleware: Starlette's `@app.middleware("http")` (BaseHTTPMiddleware) streams every response
+    through an extra task and memory channel, which on this 2-core machine costs the model CPU."""
 
-    from stancelens.serve.errors import error_body
+    def __init__(self, app, metrics: Metrics, max_body_bytes: int):
+        self.app, self.metrics, self.max_body_bytes = app, metrics, max_body_bytes
 
-    async def middleware(request, call_next):
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex[:16]
         started = time.perf_counter()
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > max_body_bytes:
-            response = JSONResponse(error_body(
-                "payload_too_large", f"expected a request body of at most {max_body_bytes} bytes, found {length}; "
-                "split the documents over several requests", None), status_code=413)
-        else:
-            response = await call_next(request)
-        route = request.scope.get("route")
-        name = getattr(route, "path", request.url.path if request.url.path.startswith("/v1") else "other")
-        elapsed = time.perf_counter() - started
-        metrics.requests.labels(name, str(response.status_code)).inc()
-        metrics.latency.labels(name).observe(elapsed)
-        response.headers["x-request-id"] = request_id
-        log.info("request", extra={"fields": {"request_id": request_id, "method": request.method,
-                                              "path": request.url.path, "status": response.status_code,
-                                              "ms": round(elapsed * 1000, 2)}})
-        return response
+        status = 500
 
-    return middleware
+        async def send_with_id(message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  (b"x-request-id", request_id.encode("latin-1"))]}
+            await send(message)
+
+        length = headers.get(b"content-length", b"").decode("latin-1")
+        try:
+            if length.isdigit() and int(length) > self.max_body_bytes:
+                from starlette.responses import JSONResponse
+
+                from stancelens.serve.errors import error_body
+
+                response = JSONResponse(error_body(
+                    "payload_too_large", f"expected a request body of at most {self.max_body_bytes} bytes, found "
+                    f"{length}; split the documents over several requests", None), status_code=413)
+                await response(scope, receive, send_with_id)
+            else:
+                await self.app(scope, receive, send_with_id)
+        finally:
+            path = scope.get("path", "")
+            route = scope.get("route")
+            name = getattr(route, "path", path if path.startswith("/v1") else "other")
+            elapsed = time.perf_counter() - started
+            self.metrics.requests.labels(name, str(status)).inc()
+            self.metrics.latency.labels(name).observe(elapsed)
+            log.info("request", extra={"fields": {"request_id": request_id, "method": scope.get("method"),
+                                                  "path": path, "status": status, "ms": round(elapsed * 1000, 2)}})

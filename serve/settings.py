@@ -32,7 +32,7 @@ class Settings:
     queue_size: int = 256
     request_timeout_s: float = 30.0
     micro_batching: bool = True
-    fast: bool = True  # int8 fast path of a transformer model (STANCELENS_FAST=0 for fp32)
+    fast: bool = False  # int8 fast path of a transformer model (STANCELENS_FAST=1); fp32 is the reference
     api_key: str | None = field(default=None, repr=False)
     rate_limit_per_minute: int = 0
     threads: int | None = None

@@ -1,7 +1,13 @@
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,3 +82,47 @@ def ready_client(predictor, **settings):
             break
         time.sleep(0.05)
     return client
+
+
+# -- a real server ---------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_ready(proc: subprocess.Popen, url: str, log) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            log.seek(0)
+            pytest.fail(f"the test server exited with code {proc.returncode} before it was ready:\n"
+                        f"{log.read()}")
+        try:
+            if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            log.seek(0)
+            pytest.fail(f"the test server was not ready on {url} after 60 s:\n{log.read()}")
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def lexicon_server_url():
+    """A real uvicorn server (tests/browser_server.py) on the lexicon rules, on a free loopback port."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryFile("w+") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "tests.browser_server", "--port", str(port)], cwd=ROOT,
+                                stdout=log, stderr=subprocess.STDOUT)
+        try:
+            _wait_ready(proc, url, log)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()

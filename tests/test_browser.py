@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
 
 import httpx
@@ -55,48 +51,6 @@ def _ensure_chromium() -> tuple[str, str]:
     return found  # type: ignore[return-value]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_ready(proc: subprocess.Popen, url: str, log) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        if proc.poll() is not None:
-            log.seek(0)
-            pytest.fail(f"the test server exited with code {proc.returncode} before it was ready:\n"
-                        f"{log.read()}")
-        try:
-            if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            log.seek(0)
-            pytest.fail(f"the test server was not ready on {url} after 60 s:\n{log.read()}")
-        time.sleep(0.2)
-
-
-@pytest.fixture(scope="module")
-def server_url():
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryFile("w+") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "tests.browser_server", "--port", str(port)], cwd=ROOT,
-                                stdout=log, stderr=subprocess.STDOUT)
-        try:
-            _wait_ready(proc, url, log)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
 @pytest.fixture(scope="module")
 def browser():
     chromium, chromedriver = _ensure_chromium()
@@ -117,12 +71,12 @@ def browser():
 
 
 @pytest.mark.slow
-def test_page_renders_mentions_framing_and_directed_stances(server_url, browser):
+def test_page_renders_mentions_framing_and_directed_stances(lexicon_server_url, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     text = _seed_paragraph()
-    browser.get(server_url + "/")
+    browser.get(lexicon_server_url + "/")
     box = browser.find_element(By.ID, "text")
     box.clear()
     box.send_keys(text)
@@ -138,7 +92,7 @@ def test_page_renders_mentions_framing_and_directed_stances(server_url, browser)
     browser.save_screenshot(str(SCREENSHOT))
 
     # What the API says for the same text: the page must show all of it, and nothing else.
-    expected = httpx.post(f"{server_url}/v1/analyze", json={"documents": [{"id": "page", "text": text}]},
+    expected = httpx.post(f"{lexicon_server_url}/v1/analyze", json={"documents": [{"id": "page", "text": text}]},
                           timeout=30).json()["documents"][0]
 
     sentences = browser.find_elements(By.CSS_SELECTOR, "#sentences .sentence")

@@ -59,3 +59,25 @@ def test_percentile_is_nearest_rank():
     assert loadtest.percentile(values, 50) == 50.0
     assert loadtest.percentile(values, 99) == 99.0
     assert loadtest.percentile([7.0], 99) == 7.0
+
+
+def test_raw_http_client_against_a_real_server(lexicon_server_url):
+    """The plain-HTTP path (RawConnection, keep-alive) against uvicorn: every request answered, replies
+    parsed, and a wrong path is reported as the server's status, not as a crash."""
+    sentences = loadtest.bench_sentences()[:40]
+    result = asyncio.run(loadtest.run_load(lexicon_server_url, clients=4, requests=40, sentences=sentences))
+    assert result.ok == 40 and result.errors == {}
+
+    async def one_reply() -> tuple[int, dict]:
+        host, port = lexicon_server_url.removeprefix("http://").split(":")
+        connection = loadtest.RawConnection(host, int(port), {}, timeout=30)
+        try:
+            status, body = await connection.post("/v1/analyze", json.dumps({"text": sentences[0]}).encode())
+            missing, _ = await connection.post("/v1/nowhere", b"{}")  # same connection, kept alive
+        finally:
+            await connection.close()
+        assert missing == 404
+        return status, json.loads(body)
+
+    status, reply = asyncio.run(one_reply())
+    assert status == 200 and reply["documents"][0]["sentences"][0]["mentions"]

@@ -153,3 +153,24 @@ def test_direction_is_learnable_swapping_source_and_target_changes_the_answer(tm
         stances = {(p.source, p.target): p.stance for p in sentence.pairs}
         flipped += stances[(first, second)] != stances[(second, first)]
     assert flipped >= 0.8 * len(held_out), f"direction changed the answer for {flipped}/{len(held_out)} pairs"
+
+
+def test_pooling_is_the_mean_of_the_hidden_states_over_the_ranges():
+    """Prefix-sum pooling against the definition: several ranges of one actor pool their tokens together,
+    padding ranges (b = a) add nothing, an item without tokens pools to zeros."""
+    from stancelens.model.transformer import HeadedEncoder
+
+    torch.manual_seed(0)
+    hidden = torch.randn(2, 7, 4)
+    rows = torch.tensor([0, 1, 1, 0])
+    ranges = torch.tensor([
+        [[1, 3], [0, 0]],  # one span
+        [[2, 4], [5, 7]],  # an actor named twice
+        [[0, 0], [0, 0]],  # nothing left after cropping
+        [[6, 7], [1, 2]],
+    ])
+    got = HeadedEncoder.pool(hidden, rows, ranges)
+    for i in range(len(rows)):
+        tokens = [hidden[rows[i], t] for a, b in ranges[i].tolist() for t in range(a, b)]
+        expected = torch.stack(tokens).mean(0) if tokens else torch.zeros(4)
+        assert torch.allclose(got[i], expected, atol=1e-6), i
