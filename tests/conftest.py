@@ -126,3 +126,18 @@ def lexicon_server_url():
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def assert_batch_equals_single(predictor, documents) -> None:
+    """One call over all documents gives each document the labels (and, within 1e-4, the probabilities)
+    that a call with that document alone gives it."""
+    together = predictor.annotate(documents)
+    for doc, batched in zip(documents, together):
+        single = predictor.annotate([doc])[0]
+        for s1, s2 in zip(single.sentences, batched.sentences):
+            assert [p.stance for p in s1.pairs] == [p.stance for p in s2.pairs]
+            assert [m.framing.label for m in s1.mentions] == [m.framing.label for m in s2.mentions]
+            for p1, p2 in zip(s1.pairs, s2.pairs):
+                assert p1.probs == pytest.approx(p2.probs, abs=1e-4)
+            for m1, m2 in zip(s1.mentions, s2.mentions):
+                assert m1.framing.probs == pytest.approx(m2.framing.probs, abs=1e-4)

@@ -99,19 +99,10 @@ def test_fast_path_gives_the_same_answers_in_a_batch_as_alone(predictors, gold_d
     """Dynamic int8 scales depend on the whole input tensor: the engine runs each sequence alone so that a
     sentence's probabilities do not depend on its batch (service micro-batches, scoring batches)."""
     from stancelens.model.predictor import DocumentInput
+    from tests.conftest import assert_batch_equals_single
 
     _, fast = predictors
-    documents = [DocumentInput(d.doc_id, d.text) for d in gold_docs[:3]]
-    together = fast.annotate(documents)
-    for doc, batched in zip(documents, together):
-        single = fast.annotate([doc])[0]
-        for s1, s2 in zip(single.sentences, batched.sentences):
-            assert [p.stance for p in s1.pairs] == [p.stance for p in s2.pairs]
-            assert [m.framing.label for m in s1.mentions] == [m.framing.label for m in s2.mentions]
-            for p1, p2 in zip(s1.pairs, s2.pairs):
-                assert p1.probs == pytest.approx(p2.probs, abs=1e-4)
-            for m1, m2 in zip(s1.mentions, s2.mentions):
-                assert m1.framing.probs == pytest.approx(m2.framing.probs, abs=1e-4)
+    assert_batch_equals_single(fast, [DocumentInput(d.doc_id, d.text) for d in gold_docs[:3]])
 
 
 def test_fast_path_keeps_the_first_layer_fp32(model_copy, predictors):

@@ -10,7 +10,7 @@ import torch
 
 from stancelens.model.predictor import DocumentInput
 from stancelens.training.config import TrainingConfig
-from tests.conftest import MINI_CORPUS, SEEDS
+from tests.conftest import MINI_CORPUS, SEEDS, assert_batch_equals_single
 
 
 def test_model_directory_has_everything_beside_the_weights(tiny_model: Path):
@@ -54,15 +54,7 @@ def test_save_then_load_gives_identical_logits(tiny_model, tiny_predictor):
 
 
 def test_batch_predictions_equal_single_predictions(tiny_predictor):
-    docs = [DocumentInput(p.stem, p.read_text(encoding="utf-8")) for p in SEEDS]
-    together = tiny_predictor.annotate(docs)
-    for doc, batched in zip(docs, together):
-        single = tiny_predictor.annotate([doc])[0]
-        for s1, s2 in zip(single.sentences, batched.sentences):
-            assert [p.stance for p in s1.pairs] == [p.stance for p in s2.pairs]
-            assert [m.framing.label for m in s1.mentions] == [m.framing.label for m in s2.mentions]
-            for p1, p2 in zip(s1.pairs, s2.pairs):
-                assert p1.probs == pytest.approx(p2.probs, abs=1e-4)
+    assert_batch_equals_single(tiny_predictor, [DocumentInput(p.stem, p.read_text(encoding="utf-8")) for p in SEEDS])
 
 
 def test_swapping_source_and_target_changes_the_input_to_the_stance_head(tiny_predictor):
