@@ -8,9 +8,9 @@ keeps the two in step. Offsets are Python string indices into the whole document
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -150,7 +150,7 @@ class AnnotationFileError(ValueError):
         super().__init__(f"{path}, line {line}, field '{field}': {message}")
 
 
-def _loc(err: dict) -> str:
+def _loc(err: Mapping[str, Any]) -> str:
     return ".".join(str(p) for p in err.get("loc", ())) or "(document)"
 
 

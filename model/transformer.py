@@ -76,7 +76,7 @@ class HeadedEncoder(nn.Module):
     def __init__(self, encoder: nn.Module, n_stance: int, n_framing: int, dropout: float = 0.1):
         super().__init__()
         self.encoder = encoder
-        hidden = encoder.config.hidden_size
+        hidden = int(encoder.config.hidden_size)  # type: ignore[union-attr,arg-type]
         self.dropout = nn.Dropout(dropout)
         self.stance_head = nn.Sequential(nn.Linear(4 * hidden, hidden), nn.GELU(), nn.Linear(hidden, n_stance))
         self.framing_head = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.GELU(), nn.Linear(hidden, n_framing))

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 
 from stancelens.serve.errors import ApiError
 
+if TYPE_CHECKING:
+    from stancelens.model.predictor import Predictor
+    from stancelens.serve.batcher import MicroBatcher
+    from stancelens.serve.settings import Settings
+
 
 @dataclass
 class ServiceState:
-    settings: object
-    predictor: object | None = None
-    batcher: object | None = None
+    settings: Settings
+    predictor: Predictor | None = None
+    batcher: MicroBatcher | None = None
     error: str | None = None
     buckets: dict = field(default_factory=dict)
 

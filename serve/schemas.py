@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from stancelens.model.annotation import DocumentAnnotation, ModelInfo
 
 Task = Literal["stance", "framing"]
+TASKS: tuple[Task, ...] = ("stance", "framing")
 EXAMPLE_TEXT = "Moscow hosted a Hamas delegation. Netanyahu called Hamas terrorists."
 
 
@@ -32,7 +33,7 @@ class AnalyzeRequest(BaseModel):
     text: str | None = Field(default=None, min_length=1, description="A single document's text.")
     documents: list[DocumentIn] | None = Field(default=None, min_length=1)
     actors: list[str] | None = Field(default=None, description="Report only these actor ids (see /v1/actors).")
-    tasks: list[Task] = Field(default_factory=lambda: ["stance", "framing"], min_length=1)
+    tasks: list[Task] = Field(default_factory=lambda: list(TASKS), min_length=1)
 
     @model_validator(mode="after")
     def _one_input(self) -> AnalyzeRequest:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 
 def _env(name: str, default, cast):
@@ -39,7 +40,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
-        values = {}
+        values: dict[str, Any] = {}
         for f in fields(cls):
             if f.name == "api_key":
                 values["api_key"] = os.environ.get("STANCELENS_API_KEY") or None

@@ -24,7 +24,7 @@ Reliability = list[list[Hashable | None]]  # rows = annotators, columns = units;
 def krippendorff_alpha(data: Reliability) -> float | None:
     """Nominal α. None when undefined (fewer than two pairable values)."""
     n_units = len(data[0]) if data else 0
-    coincidence: Counter = Counter()
+    coincidence: dict[tuple, float] = defaultdict(float)
     for u in range(n_units):
         values = [row[u] for row in data if row[u] is not None]
         m = len(values)
@@ -39,7 +39,7 @@ def krippendorff_alpha(data: Reliability) -> float | None:
     n = sum(coincidence.values())
     if n <= 1:
         return None
-    marginals: Counter = Counter()
+    marginals: dict[Hashable, float] = defaultdict(float)
     for (c, _), v in coincidence.items():
         marginals[c] += v
     observed = sum(v for (c, k), v in coincidence.items() if c != k)
@@ -144,7 +144,7 @@ def agreement_report(annotators: Sequence[Sequence[DocumentAnnotation]], names: 
         values = sorted({v for row in data for v in row if v is not None}, key=str)
         per_label = {}
         for label in values:
-            binary = [[None if v is None else (v == label) for v in row] for row in data]
+            binary: Reliability = [[None if v is None else (v == label) for v in row] for row in data]
             per_label[str(label)] = krippendorff_alpha(binary)
         per_doc: dict[str, float | None] = {}
         by_doc = defaultdict(list)

@@ -145,7 +145,7 @@ def candidates_from_parquet(path: Path) -> list[Candidate]:
         doc = DocumentAnnotation(doc_id=str(doc_id), text=text, sentences=[sentence])
         outlet = g["outlet"].iloc[0] if "outlet" in g else None
         named = isinstance(outlet, str) and outlet.strip()
-        out.append(Candidate(doc=doc, sentence=sentence, source=outlet if named else str(doc_id),
+        out.append(Candidate(doc=doc, sentence=sentence, source=str(outlet) if named else str(doc_id),
                              offset=int(s0)))
     return out
 

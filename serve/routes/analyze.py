@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from fastapi import APIRouter
 
@@ -23,7 +24,7 @@ from stancelens.serve.schemas import (
 )
 
 router = APIRouter(prefix="/v1", tags=["analysis"])
-ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 413, 422, 429, 503, 504)}
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (400, 401, 413, 422, 429, 503, 504)}
 
 
 def _check_actors(state, actors: list[str] | None, field: str) -> None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
 from stancelens.serve.deps import Caller, Ready
 from stancelens.serve.schemas import ErrorResponse
 
 router = APIRouter(prefix="/v1", tags=["label standard"])
-ERRORS = {code: {"model": ErrorResponse} for code in (401, 429, 503)}
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (401, 429, 503)}
 
 
 @router.get("/labels", responses=ERRORS)
