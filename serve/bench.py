@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stancelens.serve.loadtest import percentile
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DOCS = ROOT / "tests" / "fixtures" / "bench"
 SEEDS = ROOT / "seeds"
@@ -283,12 +285,6 @@ class RssSampler:
 
 
 # -- measuring ---------------------------------------------------------------------------------------
-def percentile(values: list[float], q: float) -> float:
-    from stancelens.serve.loadtest import percentile as nearest_rank
-
-    return nearest_rank(values, q)
-
-
 @dataclass
 class Row:
     key: str

