@@ -38,6 +38,9 @@ class PairItem:
     target: str
     # Spans of every actor mention in the sentence, sorted (see MentionItem.all_spans).
     all_spans: tuple[tuple[int, int], ...] = ()
+    # Whose stance definition the answer follows: "news" (our codebook: words and deeds) or "dse"
+    # (DSE's annotators labelled opinions only). Only evaluation on DSE asks for "dse".
+    convention: str = "news"
 
 
 @dataclass

@@ -44,6 +44,18 @@ def _argmax(probs: dict[str, float]) -> str:
     return max(probs, key=lambda k: probs[k])
 
 
+def boost_attached_term(probs: dict[str, float], term_category: str, boost: float) -> dict[str, float]:
+    """The codebook defines a mention's framing by the lexicon term attached to it (GUIDELINES §4.1).
+    When the rules find one, its category's probability is multiplied by `boost` and the rest
+    renormalised: the rules decide where the model is unsure, the model still overrules them where it
+    is sure (a term the rules misattached). `boost` is chosen on validation data when training."""
+    if boost == 1.0 or term_category == "none" or term_category not in probs:
+        return probs
+    raised = {k: v * boost if k == term_category else v for k, v in probs.items()}
+    total = sum(raised.values())
+    return {k: round(v / total, 6) for k, v in raised.items()}
+
+
 class Predictor:
     def __init__(self, engine: Engine, registry: Registry | None = None, standard: LabelStandard | None = None):
         self.engine = engine
@@ -126,10 +138,18 @@ class Predictor:
         tasks: Sequence[str],
     ) -> DocumentAnnotation:
         out: list[Sentence] = []
+        boost = float(getattr(self.engine, "framing_term_boost", 1.0))
         for s in sentences:
             mentions: list[Mention] = []
+            lexicon = (
+                self.framer.frame_sentence(doc.text, (s.start, s.end), s.mentions)
+                if boost != 1.0 and s.mentions and framing_by
+                else None
+            )
             for mi, m in enumerate(s.mentions):
                 probs = framing_by.get((di, s.index, mi))
+                if probs and lexicon is not None:
+                    probs = boost_attached_term(probs, lexicon[mi].label, boost)
                 label = _argmax(probs) if probs else "none"
                 decision = self.framer.term_for(doc.text, (s.start, s.end), m, s.mentions, label)
                 term = (

@@ -34,6 +34,8 @@ from stancelens.model.pipeline import MentionItem, PairItem
 MARKERS = {"M": ("[M]", "[/M]"), "S": ("[S]", "[/S]"), "T": ("[T]", "[/T]")}
 SPECIAL_TOKENS = [t for pair in MARKERS.values() for t in pair]
 BACKENDS = ("torch", "onnx")
+# Stance conventions with a readout of their own besides "news" (see HeadedEncoder).
+FOREIGN_CONVENTIONS = ("dse",)
 # The int8 backend of the fast path (`load_predictor(fast=True)`): ONNX Runtime per-channel int8 measured
 # faster than torch dynamic int8 on this 2-core AVX2 CPU and closer to fp32 (`stancelens bench`).
 FAST_BACKEND = "onnx"
@@ -73,13 +75,18 @@ class EncodedSentence:
 
 
 class HeadedEncoder(nn.Module):
-    def __init__(self, encoder: nn.Module, n_stance: int, n_framing: int, dropout: float = 0.1):
+    def __init__(self, encoder: nn.Module, n_stance: int, n_framing: int, dropout: float = 0.1,
+                 conventions: Sequence[str] = FOREIGN_CONVENTIONS):
         super().__init__()
         self.encoder = encoder
         hidden = int(encoder.config.hidden_size)  # type: ignore[union-attr,arg-type]
         self.dropout = nn.Dropout(dropout)
         self.stance_head = nn.Sequential(nn.Linear(4 * hidden, hidden), nn.GELU(), nn.Linear(hidden, n_stance))
         self.framing_head = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.GELU(), nn.Linear(hidden, n_framing))
+        # DSE's annotators labelled opinions only, our codebook counts deeds too (aid, sanctions,
+        # attacks): one stance, two definitions. DSE pairs get their own last layer, so its "a deed is
+        # neutral" answers shape the shared layers but not the news readout.
+        self.convention_readouts = nn.ModuleDict({c: nn.Linear(hidden, n_stance) for c in conventions})
 
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
@@ -99,12 +106,25 @@ class HeadedEncoder(nn.Module):
         counts = (b - a).sum(1, keepdim=True).clamp(min=1).to(hidden.dtype)
         return sums / counts
 
-    def stance_logits(self, hidden, rows, src_ranges, tgt_ranges) -> torch.Tensor:
+    def stance_logits(self, hidden, rows, src_ranges, tgt_ranges, conventions: Sequence[str] | None = None) -> torch.Tensor:
+        """Stance logits of each pair; `conventions` (one per pair, default all "news") picks the readout."""
         src = self.pool(hidden, rows, src_ranges)
         tgt = self.pool(hidden, rows, tgt_ranges)
         cls = hidden[rows, 0]
         features = torch.cat([src, tgt, src * tgt, cls], dim=-1)
-        return self.stance_head(self.dropout(features))
+        inner = self.stance_head[1](self.stance_head[0](self.dropout(features)))
+        logits = self.stance_head[2](inner)
+        if conventions is None:
+            return logits
+        for convention in set(conventions) - {"news"}:
+            if convention not in self.convention_readouts:
+                raise ValueError(
+                    f"stance convention: expected 'news' or one of {sorted(self.convention_readouts)}, "
+                    f"found {convention!r}"
+                )
+            picked = torch.tensor([c == convention for c in conventions])
+            logits = torch.where(picked.unsqueeze(-1), self.convention_readouts[convention](inner), logits)
+        return logits
 
     def framing_logits(self, hidden, rows, ranges) -> torch.Tensor:
         mention = self.pool(hidden, rows, ranges)
@@ -178,10 +198,22 @@ class TransformerEngine:
         ]
         self.encoding: str = meta.get("encoding", "sentence")
         self.max_length: int = int(meta.get("max_length", 128))
-        self.temperature = {"stance": float(meta.get("temperature", {}).get("stance", 1.0)),
-                            "framing": float(meta.get("temperature", {}).get("framing", 1.0))}
-        self.bias = {task: torch.tensor(meta.get("bias", {}).get(task) or [0.0] * n)
-                     for task, n in (("stance", len(self.stance_labels)), ("framing", len(self.framing_labels)))}
+        # Calibration per head, and per stance convention ("stance@dse"); a convention without its
+        # own figures uses the news ones.
+        temperatures = meta.get("temperature", {})
+        biases = meta.get("bias", {})
+        sizes = {"stance": len(self.stance_labels), "framing": len(self.framing_labels)}
+        self.temperature: dict[str, float] = {}
+        self.bias: dict[str, torch.Tensor] = {}
+        for key in {"stance", "framing", *temperatures}:
+            task = key.split("@")[0]
+            fallback = task if key != task else None
+            self.temperature[key] = float(temperatures.get(key, temperatures.get(fallback, 1.0)))
+            self.bias[key] = torch.tensor(biases.get(key) or biases.get(fallback) or [0.0] * sizes[task])
+        # How strongly an attached lexicon term pulls the framing answer (Predictor; 1 = not at all).
+        self.framing_term_boost = float(meta.get("framing_term_boost", 1.0))
+        # Conventions whose readout this model has; trained before readouts existed: none.
+        self.conventions: set[str] = set(meta.get("conventions", []))
         self.batch_size = 64
         # What runs the encoder on a padded batch; the ONNX fast path replaces it (see `load`).
         self.encode = self.model.encode
@@ -225,8 +257,9 @@ class TransformerEngine:
         model = HeadedEncoder(encoder, len(meta["stance_id2label"]), len(meta["framing_id2label"]))
         heads = load_file(str(directory / "heads.safetensors"))
         missing, unexpected = model.load_state_dict(heads, strict=False)
-        if unexpected or any(not k.startswith("encoder.") for k in missing):
+        if unexpected or any(not k.startswith(("encoder.", "convention_readouts.")) for k in missing):
             raise ValueError(f"model {directory}: heads.safetensors does not fit the model ({unexpected or missing})")
+        meta["conventions"] = sorted({k.split(".")[1] for k in heads if k.startswith("convention_readouts.")})
         if threads:
             torch.set_num_threads(threads)
         onnx_encoder = None
@@ -253,15 +286,25 @@ class TransformerEngine:
         self, pairs: Sequence[PairItem], mentions: Sequence[MentionItem]
     ) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
         stance_logits, framing_logits = self.logits(pairs, mentions)
+        keys = [self._calibration_key(p.convention) for p in pairs]
         return (
-            self._to_probs(stance_logits, "stance", self.stance_labels),
-            self._to_probs(framing_logits, "framing", self.framing_labels),
+            self._to_probs(stance_logits, keys, self.stance_labels),
+            self._to_probs(framing_logits, ["framing"] * len(mentions), self.framing_labels),
         )
 
-    def _to_probs(self, logits: torch.Tensor, task: str, labels: list[str]) -> list[dict[str, float]]:
+    def _readout(self, convention: str) -> str:
+        return convention if convention in self.conventions else "news"
+
+    def _calibration_key(self, convention: str) -> str:
+        key = f"stance@{self._readout(convention)}"
+        return key if key in self.temperature else "stance"
+
+    def _to_probs(self, logits: torch.Tensor, keys: list[str], labels: list[str]) -> list[dict[str, float]]:
         if logits.numel() == 0:
             return []
-        probs = torch.softmax(logits / self.temperature[task] + self.bias[task], dim=-1).tolist()
+        temperature = torch.tensor([self.temperature[k] for k in keys]).unsqueeze(-1)
+        bias = torch.stack([self.bias[k] for k in keys])
+        probs = torch.softmax(logits / temperature + bias, dim=-1).tolist()
         return [{label: round(p, 6) for label, p in zip(labels, row)} for row in probs]
 
     def forward_passes(self, pairs: Sequence[PairItem], mentions: Sequence[MentionItem]) -> int:
@@ -323,7 +366,8 @@ class TransformerEngine:
                 rows = torch.tensor([row_of[pair_plan[i][0]] for i in p_idx])
                 src = ranges_tensor([[encoded[pair_plan[i][0]].span_tokens.get(s) for s in pair_plan[i][1]] for i in p_idx])
                 tgt = ranges_tensor([[encoded[pair_plan[i][0]].span_tokens.get(s) for s in pair_plan[i][2]] for i in p_idx])
-                stance_out[p_idx] = self.model.stance_logits(hidden, rows, src, tgt).float()
+                conventions = [self._readout(pairs[i].convention) for i in p_idx]
+                stance_out[p_idx] = self.model.stance_logits(hidden, rows, src, tgt, conventions).float()
             m_idx = [i for p in chunk for i in by_pass_mentions.get(p, [])]
             if m_idx:
                 rows = torch.tensor([row_of[mention_plan[i][0]] for i in m_idx])

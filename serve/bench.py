@@ -170,35 +170,52 @@ class NaiveRunner:
         finally:
             hf_logging.set_verbosity(level)
 
-    def _run(self, task: str, texts: list[str]) -> list[str]:
+    def _run(self, task: str, texts: list[str], rules: list[str] | None = None) -> list[str]:
+        """Labels for marked inputs. For framing the model's whole distribution is taken and the
+        attached lexicon term (`rules`, one per input) boosted as the predictor does, so that the
+        naive row gives the model's answers, only computed the slow way."""
+        from stancelens.model.predictor import boost_attached_term
+
         if not texts:
             return []
         pipe = self.pipes[task]
         self.passes += len(texts)
-        kwargs = {"truncation": True, "max_length": 512}
+        kwargs = {"truncation": True, "max_length": 512, "top_k": None}
         if self.batch_size is None:
-            return [pipe(t, **kwargs)[0]["label"] for t in texts]
-        return [r["label"] for r in pipe(texts, batch_size=self.batch_size, **kwargs)]
+            results = [pipe(t, **kwargs) for t in texts]
+        else:
+            results = list(pipe(texts, batch_size=self.batch_size, **kwargs))
+        labels = []
+        boost = float(getattr(self.engine, "framing_term_boost", 1.0))
+        for i, scores in enumerate(results):
+            probs = {r["label"]: r["score"] for r in scores}
+            if rules is not None:
+                probs = boost_attached_term(probs, rules[i], boost)
+            labels.append(max(probs, key=lambda k: probs[k]))
+        return labels
 
     def __call__(self, documents) -> list[tuple[list[str], list[str]]]:
         """Per document: (stance labels in predictor order, framing labels in predictor order)."""
+        from stancelens.model.framing import LexiconFramer
+        from stancelens.model.labelset import default_label_standard
         from stancelens.model.pipeline import prepare_document
 
-        prepared = [prepare_document(d.text, self.registry) for d in documents]
+        framer = LexiconFramer(getattr(self.engine, "standard", None) or default_label_standard())
         per_doc = []
-        for sentences in prepared:
-            pairs, mentions = [], []
-            for s in sentences:
+        for doc in documents:
+            pairs, mentions, rules = [], [], []
+            for s in prepare_document(doc.text, self.registry):
                 p, m = marked_inputs(s)
                 pairs += p
                 mentions += m
-            per_doc.append((pairs, mentions))
+                rules += [d.label for d in framer.frame_sentence(doc.text, (s.start, s.end), s.mentions)]
+            per_doc.append((pairs, mentions, rules))
         if self.batch_size is None:
-            return [(self._run("stance", p), self._run("framing", m)) for p, m in per_doc]
-        stance = self._run("stance", [t for p, _ in per_doc for t in p])
-        framing = self._run("framing", [t for _, m in per_doc for t in m])
+            return [(self._run("stance", p), self._run("framing", m, r)) for p, m, r in per_doc]
+        stance = self._run("stance", [t for p, _, _ in per_doc for t in p])
+        framing = self._run("framing", [t for _, m, _ in per_doc for t in m], [x for _, _, r in per_doc for x in r])
         out, i, j = [], 0, 0
-        for p, m in per_doc:
+        for p, m, _ in per_doc:
             out.append((stance[i : i + len(p)], framing[j : j + len(m)]))
             i, j = i + len(p), j + len(m)
         return out

@@ -166,3 +166,99 @@ def test_pooling_is_the_mean_of_the_hidden_states_over_the_ranges():
         tokens = [hidden[rows[i], t] for a, b in ranges[i].tolist() for t in range(a, b)]
         expected = torch.stack(tokens).mean(0) if tokens else torch.zeros(4)
         assert torch.allclose(got[i], expected, atol=1e-6), i
+
+
+# DSE's format (bracketed p and q, both names, the 5-class label), sentences written for this test.
+_DSE_LINES = [
+    ("[Russia] praised [Egypt] for its mediation.", "Russia", "Egypt", 1),
+    ("[Iran] condemned [Israel] over the strikes.", "Iran", "Israel", 3),
+    ("[Qatar] and [Turkey] held talks in Doha.", "Qatar", "Turkey", 0),
+    ("[Jordan] was thanked by [Syria] for the aid.", "Jordan", "Syria", 2),
+    ("[China] was criticised by [Egypt] at the meeting.", "China", "Egypt", 4),
+    ("[Turkey] sent aid to [Qatar] on Monday.", "Turkey", "Qatar", 0),
+]
+
+
+def _write_dse(folder: Path) -> Path:
+    folder.mkdir()
+    lines = [f"{text}\t{p}\t{q}\t{label}" for text, p, q, label in _DSE_LINES]
+    (folder / "train.txt").write_text("\n".join(lines * 4) + "\n", encoding="utf-8")
+    (folder / "valid.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+def test_dse_pairs_get_their_own_readout_and_calibration(tmp_path):
+    """DSE labels opinions only: its pairs train and are answered through a readout of their own, with
+    their own temperature; news pairs never see it. A model without the readout answers DSE pairs
+    through the news one."""
+    from safetensors.torch import load_file, save_file
+
+    from stancelens.model.pipeline import PairItem
+    from stancelens.model.transformer import TransformerEngine
+    from stancelens.training.trainer import train
+
+    config = TrainingConfig(authored_path=str(MINI_CORPUS), dse_path=str(_write_dse(tmp_path / "dse")),
+                            seesaw_path=None, epochs=1, batch_size=16, max_length=48, steps_limit=6,
+                            authored_valid_fraction=0.3)
+    metrics = train(config, tmp_path / "m", progress=False, say=lambda m: None)
+    assert {"stance", "stance@dse", "framing"} <= set(metrics["calibration"])
+    engine = TransformerEngine.load(tmp_path / "m")
+    assert engine.conventions == {"dse"}
+    text = "Russia praised Egypt for its mediation."
+    news = PairItem(text, ((0, 6),), ((15, 20),), "russia", "egypt", ((0, 6), (15, 20)))
+    dse = PairItem(text, ((0, 6),), ((15, 20),), "russia", "egypt", ((0, 6), (15, 20)), "dse")
+    (news_logits, dse_logits), _ = engine.logits([news, dse], [])
+    assert not torch.allclose(news_logits, dse_logits)
+    # The news answer does not depend on whether a DSE pair shares the call.
+    (alone,), _ = engine.logits([news], [])
+    assert torch.allclose(alone, news_logits, atol=1e-6)
+    with pytest.raises(ValueError, match=r"stance convention: expected 'news' or one of \['dse'\], found 'x'"):
+        engine.model.stance_logits(torch.zeros(1, 4, 384), torch.tensor([0]), torch.tensor([[[1, 2]]]),
+                                   torch.tensor([[[2, 3]]]), ["x"])
+    # A model saved before readouts existed: DSE pairs fall back to the news readout and calibration.
+    heads = load_file(str(tmp_path / "m" / "heads.safetensors"))
+    save_file({k: v for k, v in heads.items() if not k.startswith("convention_readouts.")},
+              str(tmp_path / "m" / "heads.safetensors"))
+    old = TransformerEngine.load(tmp_path / "m")
+    assert old.conventions == set()
+    (a, b), _ = old.logits([news, dse], [])
+    assert torch.equal(a, b)
+    probs, _ = old.classify([news, dse], [])
+    assert probs[0] == probs[1]
+
+
+def test_attached_term_boost_is_chosen_on_validation_and_saved(tiny_model):
+    metrics = json.loads((tiny_model / "metrics.json").read_text())
+    meta = json.loads((tiny_model / "stancelens.json").read_text())
+    from stancelens.training.trainer import FRAMING_TERM_BOOSTS
+
+    boost = metrics["framing_term_boost"]
+    assert set(boost["macro_f1_by_boost"]) == {str(b) for b in FRAMING_TERM_BOOSTS}
+    best = max(boost["macro_f1_by_boost"].values())
+    assert boost["macro_f1_by_boost"][str(boost["chosen"])] == best
+    assert meta["framing_term_boost"] == boost["chosen"]
+
+
+def test_stance_loss_without_direction_weights_is_torch_weighted_cross_entropy():
+    from stancelens.training.trainer import StanceLoss
+
+    torch.manual_seed(1)
+    logits, ys = torch.randn(9, 3), torch.tensor([0, 1, 2, 2, 2, 1, 0, 2, 2])
+    weight = torch.tensor([2.0, 1.5, 0.5])
+    expected = torch.nn.CrossEntropyLoss(weight=weight)(logits, ys)
+    assert torch.allclose(StanceLoss(weight)(logits, ys, [True] * 9), expected)
+
+
+def test_direction_weights_favour_the_rarer_text_order_of_each_stance():
+    from collections import Counter
+
+    from stancelens.training.trainer import direction_weights, source_first
+
+    assert source_first([(5, 7)], [(9, 10)]) and not source_first([(9, 10), (12, 13)], [(5, 7)])
+    assert source_first([None], [(1, 2)])  # cropped away: counted as first
+    cells = Counter({(0, True): 300, (0, False): 100, (2, True): 200, (2, False): 200})
+    w = direction_weights(cells, 3)
+    assert w[(0, False)] > 1 > w[(0, True)]
+    assert w[(2, True)] == w[(2, False)] == 1.0
+    assert w[(1, True)] == w[(1, False)] == 1.0  # no examples of that stance
+    assert w[(0, False)] == pytest.approx((400 / 200) ** 0.5)

@@ -39,6 +39,8 @@ class TrainingConfig:
         seesaw_path: SEESAW folder (articles/, annotations/, meta/); null or missing skips SEESAW.
         seesaw_max_train: Cap on SEESAW training sentences (null: no cap).
         stance_bias_calibration: Fit a per-class bias with the stance temperature (undoes neutral subsampling).
+        direction_weighting: Weight stance examples so both text orders of source and target count alike per label.
+        dse_readout: Give DSE pairs a stance readout of their own (DSE labels opinions only, our codebook deeds too).
         eval_batch_size: Sentences per batch when validating.
         threads: torch CPU threads (null: torch's default).
         steps_limit: Stop after this many optimisation steps (tests use it; null: no limit).
@@ -67,6 +69,8 @@ class TrainingConfig:
     seesaw_path: str | None = "${STANCELENS_DATA}/seesaw"
     seesaw_max_train: int | None = 1500
     stance_bias_calibration: bool = True
+    dse_readout: bool = True
+    direction_weighting: bool = True
     eval_batch_size: int = 64
     threads: int | None = None
     steps_limit: int | None = None

@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +29,9 @@ from torch import nn
 
 from stancelens.model.labelset import LabelStandard, labels_dir, load_label_standard
 from stancelens.model.pipeline import MentionItem, PairItem
+from stancelens.model.registry import RawMention
 from stancelens.model.transformer import (
+    FOREIGN_CONVENTIONS,
     SPECIAL_TOKENS,
     HeadedEncoder,
     TransformerEngine,
@@ -58,6 +60,7 @@ class TrainItem:
     input_ids: list[int]
     pairs: list[tuple[list[tuple[int, int] | None], list[tuple[int, int] | None], int]]
     mentions: list[tuple[tuple[int, int] | None, int]]
+    convention: str = "news"  # the stance definition its pair labels follow (see HeadedEncoder)
 
 
 def set_seed(seed: int) -> None:
@@ -128,9 +131,16 @@ def load_training_data(config: TrainingConfig, standard: LabelStandard, say: Pro
     return train, valid, hashes
 
 
-def encode_rows(rows: list[dict], tokenizer, encoding: str, max_length: int) -> list[TrainItem]:
+def row_convention(row: dict, conventions: Sequence[str] = FOREIGN_CONVENTIONS) -> str:
+    """The stance convention of a data row: its origin when that has a readout of its own."""
+    return row.get("origin", "news") if row.get("origin") in conventions else "news"
+
+
+def encode_rows(rows: list[dict], tokenizer, encoding: str, max_length: int,
+                conventions: Sequence[str] = FOREIGN_CONVENTIONS) -> list[TrainItem]:
     items: list[TrainItem] = []
     for r in rows:
+        convention = row_convention(r, conventions)
         spans = [tuple(s) for s in r["spans"]]
         if encoding == "sentence":
             enc = mark_and_encode(tokenizer, r["text"], spans, {}, max_length)
@@ -139,7 +149,7 @@ def encode_rows(rows: list[dict], tokenizer, encoding: str, max_length: int) -> 
                 for src, tgt, y in zip(r["pair_src"], r["pair_tgt"], r["pair_label"])
             ]
             mentions = [(enc.span_tokens.get(spans[k]), y) for k, y in enumerate(r["framing"]) if y >= 0]
-            items.append(TrainItem(enc.input_ids, pairs, mentions))
+            items.append(TrainItem(enc.input_ids, pairs, mentions, convention))
         else:
             for src, tgt, y in zip(r["pair_src"], r["pair_tgt"], r["pair_label"]):
                 roles = {spans[i]: "S" for i in src} | {spans[j]: "T" for j in tgt}
@@ -148,6 +158,7 @@ def encode_rows(rows: list[dict], tokenizer, encoding: str, max_length: int) -> 
                     enc.input_ids,
                     [([enc.span_tokens.get(spans[i]) for i in src], [enc.span_tokens.get(spans[j]) for j in tgt], y)],
                     [],
+                    convention,
                 ))
             if any(y >= 0 for y in r["framing"]):
                 enc = mark_and_encode(tokenizer, r["text"], spans, {}, max_length)
@@ -185,20 +196,58 @@ def length_grouped_batches(items: list[TrainItem], batch_size: int, rng: random.
     return batches
 
 
+def source_first(src: list[tuple[int, int] | None], tgt: list[tuple[int, int] | None]) -> bool:
+    """Whether the source is named before the target (a cropped-away side counts as first)."""
+    s = [r[0] for r in src if r is not None]
+    t = [r[0] for r in tgt if r is not None]
+    return not s or not t or min(s) < min(t)
+
+
+def direction_weights(cells: Counter, n_classes: int) -> dict[tuple[int, bool], float]:
+    """Per (stance, source named first) weights that give both text orders of a stance the same total
+    weight, softened by a square root. Stance voiced by the later-named actor ("X was praised by Y",
+    "..., Y said") is rare in training data and is where the model failed (DSE's reverse classes)."""
+    weights = {}
+    for y in range(n_classes):
+        total = cells.get((y, True), 0) + cells.get((y, False), 0)
+        for first in (True, False):
+            n = cells.get((y, first), 0)
+            weights[(y, first)] = math.sqrt(total / (2 * n)) if n else 1.0
+    return weights
+
+
+class StanceLoss(nn.Module):
+    """Cross-entropy weighted per example by class weight × direction weight (normalised by their sum,
+    as torch's weighted mean is)."""
+
+    def __init__(self, class_weight: torch.Tensor, direction: dict[tuple[int, bool], float] | None = None):
+        super().__init__()
+        self.class_weight = class_weight
+        self.direction = direction
+
+    def forward(self, logits: torch.Tensor, ys: torch.Tensor, firsts: list[bool]) -> torch.Tensor:
+        losses = nn.functional.cross_entropy(logits, ys, reduction="none")
+        weights = self.class_weight[ys]
+        if self.direction is not None:
+            weights = weights * torch.tensor([self.direction[(int(y), f)] for y, f in zip(ys.tolist(), firsts)])
+        return (weights * losses).sum() / weights.sum()
+
+
 def batch_loss(model: HeadedEncoder, items: list[TrainItem], pad_id: int, stance_loss, framing_loss, framing_weight):
     input_ids, attention = collate([it.input_ids for it in items], pad_id)
     hidden = model.encode(input_ids, attention)
     loss = torch.zeros(())
-    rows, src, tgt, ys = [], [], [], []
+    rows, src, tgt, ys, conventions = [], [], [], [], []
     for r, it in enumerate(items):
         for s, t, y in it.pairs:
             rows.append(r)
             src.append(s)
             tgt.append(t)
             ys.append(y)
+            conventions.append(it.convention)
     if rows:
-        logits = model.stance_logits(hidden, torch.tensor(rows), ranges_tensor(src), ranges_tensor(tgt))
-        loss = loss + stance_loss(logits, torch.tensor(ys))
+        logits = model.stance_logits(hidden, torch.tensor(rows), ranges_tensor(src), ranges_tensor(tgt), conventions)
+        loss = loss + stance_loss(logits, torch.tensor(ys), [source_first(a, b) for a, b in zip(src, tgt)])
     rows, rng_, ys = [], [], []
     for r, it in enumerate(items):
         for span, y in it.mentions:
@@ -215,12 +264,13 @@ def batch_loss(model: HeadedEncoder, items: list[TrainItem], pad_id: int, stance
 def rows_to_items(rows: list[dict]) -> tuple[list[PairItem], list[int], list[dict], list[MentionItem], list[int]]:
     pair_items, pair_y, pair_rows, mention_items, mention_y = [], [], [], [], []
     for r in rows:
+        convention = row_convention(r)
         spans = tuple(tuple(s) for s in r["spans"])
         all_spans = tuple(sorted(spans))
         for k, (src, tgt, y) in enumerate(zip(r["pair_src"], r["pair_tgt"], r["pair_label"])):
             pair_items.append(PairItem(
                 r["text"], tuple(spans[i] for i in src), tuple(spans[j] for j in tgt), f"a{src[0]}", f"a{tgt[0]}",
-                all_spans,
+                all_spans, convention,
             ))
             pair_y.append(y)
             pair_rows.append({"row": r, "k": k})
@@ -262,6 +312,59 @@ def evaluate_rows(engine: TransformerEngine, rows: list[dict], standard: LabelSt
             [standard.framing[y] for y in mention_y], [standard.framing[p] for p in pred], list(standard.framing)
         )
     return result
+
+
+# How much an attached lexicon term may pull the framing answer (model.predictor.boost_attached_term).
+FRAMING_TERM_BOOSTS = (1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0)
+
+
+def choose_framing_term_boost(engine: TransformerEngine, docs: list, standard: LabelStandard) -> dict:
+    """Framing macro-F1 on validation documents (gold mentions given) for each boost; the best one is
+    chosen, the smallest on a tie. The same predictor path as at inference, so the rules see what
+    they will see in service."""
+    from stancelens.model.predictor import Predictor, boost_attached_term
+
+    engine.framing_term_boost = 1.0
+    predictor = Predictor(engine, standard=standard)
+    predicted = predictor.annotate_given_mentions(docs, tasks=("framing",))
+    gold, probs, rules = [], [], []
+    for doc, pred in zip(docs, predicted):
+        for gs, ps in zip(doc.sentences, pred.sentences):
+            raw = [RawMention(m.start, m.end, m.text, m.actor, m.kind, ps.index) for m in ps.mentions]
+            decisions = predictor.framer.frame_sentence(pred.text, (ps.start, ps.end), raw)
+            by_span = {(m.start, m.end): m.framing.label for m in gs.mentions}
+            for m, decision in zip(ps.mentions, decisions):
+                gold.append(by_span[(m.start, m.end)])
+                probs.append(m.framing.probs)
+                rules.append(decision.label)
+    grid = {}
+    for boost in FRAMING_TERM_BOOSTS:
+        pred_labels = []
+        for p, rule in zip(probs, rules):
+            fused = boost_attached_term(p, rule, boost)
+            pred_labels.append(max(fused, key=lambda k: fused[k]))
+        grid[str(boost)] = classification_report(gold, pred_labels, list(standard.framing))["macro_f1"]
+    chosen = max(FRAMING_TERM_BOOSTS, key=lambda b: (round(grid[str(b)], 6), -b))
+    return {"chosen": chosen, "macro_f1_by_boost": grid, "mentions": len(gold)}
+
+
+def authored_validation_documents(config: TrainingConfig) -> list:
+    """The authored corpus's validation sentences as annotations (the split `load_training_data` makes)."""
+    from stancelens.model.annotation import read_annotations
+
+    path = config.resolve_path(config.authored_path)
+    if path is None:
+        return []
+    if not path.exists():
+        path = labels_dir() / "train" / path.name
+    if not path.exists():
+        return []
+    docs = []
+    for doc in read_annotations(path):
+        kept = [s for s in doc.sentences if s.mentions and D.in_validation(s.text, config.authored_valid_fraction)]
+        if kept:
+            docs.append(doc.model_copy(update={"sentences": kept}))
+    return docs
 
 
 def selection_score(results: dict[str, dict]) -> float:
@@ -308,17 +411,24 @@ def train(config: TrainingConfig, out: Path, progress: bool = True, say: Progres
     tokenizer.add_special_tokens({"additional_special_tokens": SPECIAL_TOKENS})
     encoder = AutoModel.from_pretrained(base, local_files_only=True)
     encoder.resize_token_embeddings(len(tokenizer))
-    model = HeadedEncoder(encoder, len(standard.stance), len(standard.framing))
+    conventions = FOREIGN_CONVENTIONS if config.dse_readout else ()
+    model = HeadedEncoder(encoder, len(standard.stance), len(standard.framing), conventions=conventions)
 
     # The authored corpus is small and in-domain: it is repeated so each epoch sees it several times.
     all_rows = [r for origin, rows in train_rows.items()
                 for r in (rows * config.authored_repeat if origin == "authored" else rows)]
-    items = encode_rows(all_rows, tokenizer, config.encoding, config.max_length)
+    items = encode_rows(all_rows, tokenizer, config.encoding, config.max_length, conventions)
     stance_counts = Counter(y for it in items for _, _, y in it.pairs)
     framing_counts = Counter(y for it in items for _, y in it.mentions)
     say(f"training items: {len(items)} encoder inputs, {sum(stance_counts.values())} pairs, "
         f"{sum(framing_counts.values())} framed mentions")
-    stance_loss = nn.CrossEntropyLoss(weight=class_weights(stance_counts, len(standard.stance), config.class_weighting))
+    direction_cells = Counter((y, source_first(a, b)) for it in items for a, b, y in it.pairs)
+    stance_loss = StanceLoss(
+        class_weights(stance_counts, len(standard.stance), config.class_weighting),
+        direction_weights(direction_cells, len(standard.stance)) if config.direction_weighting else None,
+    )
+    say("stance pairs by (label, source named first): " + ", ".join(
+        f"{standard.stance[y]}/{'first' if f else 'second'} {n}" for (y, f), n in sorted(direction_cells.items())))
     framing_loss = nn.CrossEntropyLoss(
         weight=class_weights(framing_counts, len(standard.framing), config.class_weighting)
     )
@@ -342,6 +452,7 @@ def train(config: TrainingConfig, out: Path, progress: bool = True, say: Progres
         "framing_id2label": {str(i): label for i, label in enumerate(standard.framing)},
         "encoding": config.encoding,
         "max_length": config.max_length,
+        "conventions": list(conventions),
     }
     engine = TransformerEngine(model, tokenizer, meta)
     engine.batch_size = config.eval_batch_size
@@ -404,21 +515,29 @@ def train(config: TrainingConfig, out: Path, progress: bool = True, say: Progres
     calibration = {}
     temperatures: dict[str, float] = {}
     biases: dict[str, list[float]] = {}
-    for task in ("stance", "framing"):
-        logits = [r[f"{task}_logits"] for r in results.values() if len(r[f"{task}_y"])]
-        ys = [torch.tensor(r[f"{task}_y"]) for r in results.values() if len(r[f"{task}_y"])]
+    # Stance is calibrated per readout: news probabilities on the news validation pairs alone (the
+    # product's domain), DSE's on DSE's. Without a DSE readout all pairs share the news one.
+    readout_of = {origin: (origin if origin in conventions else "news") for origin in results}
+    groups = [("framing", list(results))]
+    groups += [(key, [o for o in results if readout_of[o] == readout])
+               for readout, key in [("news", "stance"), *[(c, f"stance@{c}") for c in conventions]]]
+    for key, origins in groups:
+        task = key.split("@")[0]
+        logits = [results[o][f"{task}_logits"] for o in origins if len(results[o][f"{task}_y"])]
+        ys = [torch.tensor(results[o][f"{task}_y"]) for o in origins if len(results[o][f"{task}_y"])]
         if not logits:
-            temperatures[task] = 1.0
+            if key == task:
+                temperatures[task] = 1.0
             continue
         lg, y = torch.cat(logits), torch.cat(ys)
         if task == "stance" and config.stance_bias_calibration:
             t, b = fit_temperature_and_bias(lg, y)
         else:
             t, b = fit_temperature(lg, y), [0.0] * lg.shape[-1]
-        temperatures[task] = t
-        biases[task] = b
+        temperatures[key] = t
+        biases[key] = b
         calibrated = torch.softmax(lg / t + torch.tensor(b), -1)
-        calibration[task] = {
+        calibration[key] = {
             "temperature": t,
             "bias": b,
             "ece_before": expected_calibration_error(torch.softmax(lg, -1), y),
@@ -454,6 +573,14 @@ def train(config: TrainingConfig, out: Path, progress: bool = True, say: Progres
         "label_standard": standard.version,
         "seed": config.seed,
     })
+    # Chosen after calibration: the boost acts on the probabilities the service reports.
+    valid_docs = authored_validation_documents(config)
+    if valid_docs:
+        boost = choose_framing_term_boost(TransformerEngine(model, tokenizer, meta), valid_docs, standard)
+        meta["framing_term_boost"] = boost["chosen"]
+        metrics["framing_term_boost"] = boost
+        say(f"framing: attached lexicon terms boosted x{boost['chosen']} (authored validation macro-F1 "
+            + ", ".join(f"x{k} {v:.3f}" for k, v in boost["macro_f1_by_boost"].items()) + ")")
     save_model(out, model, tokenizer, meta, config, hashes, metrics)
     say(f"saved {out} in {minutes:.1f} min")
     test = seed_gold_figures(out)
