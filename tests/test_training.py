@@ -227,6 +227,16 @@ def test_dse_pairs_get_their_own_readout_and_calibration(tmp_path):
     assert probs[0] == probs[1]
 
 
+def test_without_dse_data_there_is_no_dse_readout(tiny_model):
+    """The tiny model trains without DSE: an untrained DSE readout must not exist to answer DSE pairs."""
+    from safetensors.torch import load_file
+
+    from stancelens.model.transformer import TransformerEngine
+
+    assert not [k for k in load_file(str(tiny_model / "heads.safetensors")) if k.startswith("convention_readouts.")]
+    assert TransformerEngine.load(tiny_model).conventions == set()
+
+
 def test_attached_term_boost_is_chosen_on_validation_and_saved(tiny_model):
     metrics = json.loads((tiny_model / "metrics.json").read_text())
     meta = json.loads((tiny_model / "stancelens.json").read_text())

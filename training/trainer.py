@@ -411,7 +411,8 @@ def train(config: TrainingConfig, out: Path, progress: bool = True, say: Progres
     tokenizer.add_special_tokens({"additional_special_tokens": SPECIAL_TOKENS})
     encoder = AutoModel.from_pretrained(base, local_files_only=True)
     encoder.resize_token_embeddings(len(tokenizer))
-    conventions = FOREIGN_CONVENTIONS if config.dse_readout else ()
+    # A readout only for a convention with training data: an untrained one would answer at random.
+    conventions = tuple(c for c in FOREIGN_CONVENTIONS if config.dse_readout and train_rows.get(c))
     model = HeadedEncoder(encoder, len(standard.stance), len(standard.framing), conventions=conventions)
 
     # The authored corpus is small and in-domain: it is repeated so each epoch sees it several times.
