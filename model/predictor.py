@@ -151,7 +151,11 @@ class Predictor:
                 if probs and lexicon is not None:
                     probs = boost_attached_term(probs, lexicon[mi].label, boost)
                 label = _argmax(probs) if probs else "none"
-                decision = self.framer.term_for(doc.text, (s.start, s.end), m, s.mentions, label)
+                # The rules' decision already carries term, voice and negation when the label is theirs.
+                if lexicon is not None and lexicon[mi].label == label:
+                    decision = lexicon[mi]
+                else:
+                    decision = self.framer.term_for(doc.text, (s.start, s.end), m, s.mentions, label)
                 term = (
                     Span(start=decision.term.start, end=decision.term.end, text=decision.term.text)
                     if decision.term

@@ -296,8 +296,8 @@ class TransformerEngine:
         return convention if convention in self.conventions else "news"
 
     def _calibration_key(self, convention: str) -> str:
-        key = f"stance@{self._readout(convention)}"
-        return key if key in self.temperature else "stance"
+        key = f"stance@{convention}"
+        return key if convention in self.conventions and key in self.temperature else "stance"
 
     def _to_probs(self, logits: torch.Tensor, keys: list[str], labels: list[str]) -> list[dict[str, float]]:
         if logits.numel() == 0:

@@ -152,10 +152,16 @@ class NaiveRunner:
     batch_size: int | None = None  # None: one call per input
     passes: int = 0
     pipes: dict = field(default_factory=dict)
+    framer: Any = field(init=False, default=None)  # the attached-term rules the predictor's boost uses
 
     def __post_init__(self):
         from transformers import pipeline
         from transformers.utils import logging as hf_logging
+
+        from stancelens.model.framing import LexiconFramer
+        from stancelens.model.labelset import default_label_standard
+
+        self.framer = LexiconFramer(getattr(self.engine, "standard", None) or default_label_standard())
 
         cls = _classifier_class()
         # The pipeline logs an error that a custom model "is not supported for text-classification": it is,
@@ -196,11 +202,8 @@ class NaiveRunner:
 
     def __call__(self, documents) -> list[tuple[list[str], list[str]]]:
         """Per document: (stance labels in predictor order, framing labels in predictor order)."""
-        from stancelens.model.framing import LexiconFramer
-        from stancelens.model.labelset import default_label_standard
         from stancelens.model.pipeline import prepare_document
 
-        framer = LexiconFramer(getattr(self.engine, "standard", None) or default_label_standard())
         per_doc = []
         for doc in documents:
             pairs, mentions, rules = [], [], []
@@ -208,7 +211,7 @@ class NaiveRunner:
                 p, m = marked_inputs(s)
                 pairs += p
                 mentions += m
-                rules += [d.label for d in framer.frame_sentence(doc.text, (s.start, s.end), s.mentions)]
+                rules += [d.label for d in self.framer.frame_sentence(doc.text, (s.start, s.end), s.mentions)]
             per_doc.append((pairs, mentions, rules))
         if self.batch_size is None:
             return [(self._run("stance", p), self._run("framing", m, r)) for p, m, r in per_doc]

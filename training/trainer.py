@@ -70,18 +70,25 @@ def set_seed(seed: int) -> None:
 
 
 # -- data loading ----------------------------------------------------------------------------
+def authored_corpus_path(config: TrainingConfig) -> Path | None:
+    """The configured authored corpus; the corpus ships as package data, so a relative path missing
+    from the working directory falls back to the installed copy."""
+    path = config.resolve_path(config.authored_path)
+    if path is not None and not path.exists():
+        installed = labels_dir() / "train" / path.name
+        if installed.exists():
+            return installed
+    return path
+
+
 def load_training_data(config: TrainingConfig, standard: LabelStandard, say: Progress) -> tuple[dict, dict, dict]:
     """(train rows per origin, validation rows per origin, data file hashes)."""
     rng = random.Random(config.seed)
     train: dict[str, list[dict]] = {}
     valid: dict[str, list[dict]] = {}
     hashes: dict[str, str] = {}
-    authored = config.resolve_path(config.authored_path)
+    authored = authored_corpus_path(config)
     if authored is not None:
-        if not authored.exists():
-            # The corpus ships as package data: fall back to the installed copy.
-            installed = labels_dir() / "train" / authored.name
-            authored = installed if installed.exists() else authored
         if not authored.exists():
             raise TrainingError(
                 f"authored corpus {config.authored_path}: no such file; set authored_path in the config to the "
@@ -352,12 +359,8 @@ def authored_validation_documents(config: TrainingConfig) -> list:
     """The authored corpus's validation sentences as annotations (the split `load_training_data` makes)."""
     from stancelens.model.annotation import read_annotations
 
-    path = config.resolve_path(config.authored_path)
-    if path is None:
-        return []
-    if not path.exists():
-        path = labels_dir() / "train" / path.name
-    if not path.exists():
+    path = authored_corpus_path(config)
+    if path is None or not path.exists():
         return []
     docs = []
     for doc in read_annotations(path):
