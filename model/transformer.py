@@ -96,6 +96,9 @@ class HeadedEncoder(nn.Module):
         """Mean of hidden[row, a:b] over the (a, b) ranges of each item (several mentions of one actor:
         their tokens together); ranges is (n, k, 2) with b=a for padding, and an item without tokens
         pools to zeros. Prefix sums make each range two lookups instead of a mask over the sequence."""
+        # Prefix sums subtract large running totals: in bf16 (training autocast) that cancels away the
+        # span's own signal, so they are always taken in fp32 (a no-op for fp32 hidden states).
+        hidden = hidden.float()
         batch, seq, width = hidden.shape
         prefix = torch.cat([hidden.new_zeros(batch, 1, width), hidden.cumsum(1)], dim=1)  # (batch, seq+1, h)
         a = ranges[..., 0].clamp(0, seq)
@@ -251,6 +254,7 @@ class TransformerEngine:
             )
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()  # the per-load "Loading weights" bar is noise in every command
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
         encoder = AutoModel.from_pretrained(directory, local_files_only=True)

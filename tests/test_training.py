@@ -28,16 +28,6 @@ def test_model_directory_has_everything_beside_the_weights(tiny_model: Path):
     assert "calibration" in metrics
 
 
-def test_loss_falls_on_a_real_fine_tune(tmp_path):
-    from stancelens.training.trainer import train
-
-    config = TrainingConfig(authored_path=str(MINI_CORPUS), dse_path=None, seesaw_path=None, epochs=3,
-                            batch_size=16, max_length=64, authored_valid_fraction=0.2, patience=5, learning_rate=1e-4)
-    metrics = train(config, tmp_path / "m", progress=False, say=lambda m: None)
-    losses = [h["mean_loss"] for h in metrics["history"]]
-    assert losses[-1] < losses[0] * 0.9, losses
-
-
 def test_save_then_load_gives_identical_logits(tiny_model, tiny_predictor):
     from stancelens.model.transformer import TransformerEngine
 
@@ -100,6 +90,8 @@ def test_empty_training_set_fails_clearly(tmp_path):
 def test_config_validation_names_field_expected_and_found(tmp_path):
     with pytest.raises(ValueError, match=r"encoding: expected 'sentence' or 'pair', found 'word'"):
         TrainingConfig(encoding="word")
+    with pytest.raises(ValueError, match=r"precision: expected 'auto', 'fp32' or 'bf16', found 'fp16'"):
+        TrainingConfig(precision="fp16")
     path = tmp_path / "c.yaml"
     path.write_text("epochz: 3\n")
     with pytest.raises(ValueError, match=r"unknown field\(s\) \['epochz'\]"):
@@ -145,6 +137,66 @@ def test_direction_is_learnable_swapping_source_and_target_changes_the_answer(tm
         stances = {(p.source, p.target): p.stance for p in sentence.pairs}
         flipped += stances[(first, second)] != stances[(second, first)]
     assert flipped >= 0.8 * len(held_out), f"direction changed the answer for {flipped}/{len(held_out)} pairs"
+
+
+def test_auto_precision_is_bf16_only_where_the_cpu_has_bf16_units(tmp_path, monkeypatch):
+    from stancelens.training import trainer
+
+    amx = tmp_path / "amx"
+    amx.write_text("flags\t\t: fpu avx2 avx512f amx_bf16 amx_tile\n")
+    plain = tmp_path / "plain"
+    plain.write_text("flags\t\t: fpu avx2 fma\n")
+    assert trainer.cpu_has_native_bf16(amx)
+    assert not trainer.cpu_has_native_bf16(plain)
+    assert not trainer.cpu_has_native_bf16(tmp_path / "missing")
+    monkeypatch.setattr(trainer, "cpu_has_native_bf16", lambda: False)
+    assert trainer.training_precision(TrainingConfig(precision="auto")) == "fp32"
+    assert trainer.training_precision(TrainingConfig(precision="bf16")) == "bf16"
+    monkeypatch.setattr(trainer, "cpu_has_native_bf16", lambda: True)
+    assert trainer.training_precision(TrainingConfig(precision="auto")) == "bf16"
+    assert trainer.training_precision(TrainingConfig(precision="fp32")) == "fp32"
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_loss_falls_in_either_training_precision(tmp_path, precision):
+    from stancelens.training.trainer import train
+
+    config = TrainingConfig(authored_path=str(MINI_CORPUS), dse_path=None, seesaw_path=None, epochs=3,
+                            batch_size=16, max_length=64, authored_valid_fraction=0.2, patience=5,
+                            learning_rate=1e-4, precision=precision)
+    metrics = train(config, tmp_path / "m", progress=False, say=lambda m: None)
+    losses = [h["mean_loss"] for h in metrics["history"]]
+    assert metrics["training_precision"] == precision
+    assert losses[-1] < losses[0] * 0.9, losses
+
+
+def test_later_epochs_draw_subsampled_lines_afresh_and_reproducibly():
+    from stancelens.training.trainer import epoch_draw
+
+    first = epoch_draw(100, 30, 1, seed=13, resample=True)
+    assert first == list(range(30))
+    second = epoch_draw(100, 30, 2, seed=13, resample=True)
+    third = epoch_draw(100, 30, 3, seed=13, resample=True)
+    assert len(set(second)) == 30 and all(0 <= i < 100 for i in second)
+    assert second != first and second != third
+    assert second == epoch_draw(100, 30, 2, seed=13, resample=True)
+    assert second != epoch_draw(100, 30, 2, seed=14, resample=True)
+    assert epoch_draw(100, 30, 3, seed=13, resample=False) == first
+
+
+def test_pooling_in_bf16_hidden_states_is_taken_in_fp32():
+    """Training autocast hands bf16 hidden states to the pooling; prefix sums in bf16 would lose the
+    span's signal against the running total, so the pooled value must match fp32 pooling of the same values."""
+    from stancelens.model.transformer import HeadedEncoder
+
+    torch.manual_seed(0)
+    hidden = (torch.randn(1, 96, 8) + 30).to(torch.bfloat16)
+    rows = torch.tensor([0])
+    ranges = torch.tensor([[[90, 92]]])
+    got = HeadedEncoder.pool(hidden, rows, ranges)
+    expected = hidden[0, 90:92].float().mean(0)
+    assert got.dtype == torch.float32
+    assert torch.allclose(got[0], expected, atol=1e-4)
 
 
 def test_pooling_is_the_mean_of_the_hidden_states_over_the_ranges():

@@ -35,12 +35,14 @@ class TrainingConfig:
         authored_repeat: How many times each epoch sees the authored training sentences.
         dse_path: Folder with DSE train.txt/valid.txt; null or missing skips DSE.
         dse_neutral_fraction: Share of DSE's all-neutral training lines kept (it is 65% neutral).
+        dse_neutral_resample: Each epoch after the first draws its DSE neutral lines afresh (same number), instead of reusing one sample.
         dse_max_train: Cap on DSE training lines after neutral sampling (null: no cap).
         seesaw_path: SEESAW folder (articles/, annotations/, meta/); null or missing skips SEESAW.
         seesaw_max_train: Cap on SEESAW training sentences (null: no cap).
         stance_bias_calibration: Fit a per-class bias with the stance temperature (undoes neutral subsampling).
         direction_weighting: Weight stance examples so both text orders of source and target count alike per label.
         dse_readout: Give DSE pairs a stance readout of their own (DSE labels opinions only, our codebook deeds too).
+        precision: Matmul precision of training steps: "fp32", "bf16" (autocast; fp32 master weights) or "auto" (bf16 where the CPU/GPU has native bf16 units, else fp32). Validation and inference stay fp32.
         eval_batch_size: Sentences per batch when validating.
         threads: torch CPU threads (null: torch's default).
         steps_limit: Stop after this many optimisation steps (tests use it; null: no limit).
@@ -65,12 +67,14 @@ class TrainingConfig:
     authored_repeat: int = 1
     dse_path: str | None = "${STANCELENS_DATA}/dse"
     dse_neutral_fraction: float = 0.4
+    dse_neutral_resample: bool = True
     dse_max_train: int | None = None
     seesaw_path: str | None = "${STANCELENS_DATA}/seesaw"
     seesaw_max_train: int | None = 1500
     stance_bias_calibration: bool = True
     dse_readout: bool = True
     direction_weighting: bool = True
+    precision: str = "auto"
     eval_batch_size: int = 64
     threads: int | None = None
     steps_limit: int | None = None
@@ -80,6 +84,8 @@ class TrainingConfig:
         problems = []
         if self.encoding not in {"sentence", "pair"}:
             problems.append(f"encoding: expected 'sentence' or 'pair', found {self.encoding!r}")
+        if self.precision not in {"auto", "fp32", "bf16"}:
+            problems.append(f"precision: expected 'auto', 'fp32' or 'bf16', found {self.precision!r}")
         if self.class_weighting not in {"none", "inverse", "sqrt_inverse"}:
             problems.append(
                 f"class_weighting: expected 'none', 'inverse' or 'sqrt_inverse', found {self.class_weighting!r}"
