@@ -10,10 +10,10 @@ DEFAULT_MODEL_DIR = Path("models/default")
 
 
 def load_predictor(spec: str | Path | None = None, quantize: bool = False, backend: str = "torch",
-                   fast: bool = False) -> Predictor:
-    """`quantize`/`backend` pick the transformer's int8 variant (see `TransformerEngine.load`); `fast=True`
-    is the measured fastest one that holds accuracy (`FAST_BACKEND`, see `stancelens bench`). Both are
-    ignored by the lexicon and TF-IDF engines."""
+                   fast: bool = False, fast_backend: str | None = None) -> Predictor:
+    """`quantize`/`backend` pick the transformer's reduced-precision variant (see `TransformerEngine.load`);
+    `fast=True` is the measured fastest one that holds accuracy (`FAST_BACKEND`, see `stancelens bench`)
+    unless `fast_backend` names another. All are ignored by the lexicon and TF-IDF engines."""
     spec = str(spec) if spec is not None else str(DEFAULT_MODEL_DIR)
     if spec == "lexicon":
         return Predictor(LexiconEngine())
@@ -33,5 +33,6 @@ def load_predictor(spec: str | Path | None = None, quantize: bool = False, backe
         return Predictor(TfidfEngine.load(path))
     from stancelens.model.transformer import FAST_BACKEND, TransformerEngine
 
-    engine = TransformerEngine.load(path, quantize=quantize or fast, backend=FAST_BACKEND if fast else backend)
+    engine = TransformerEngine.load(path, quantize=quantize or fast,
+                                    backend=(fast_backend or FAST_BACKEND) if fast else backend)
     return Predictor(engine, registry=engine.registry, standard=engine.standard)

@@ -38,7 +38,8 @@ def create_app(settings: Settings | None = None, predictor=None) -> FastAPI:
                 if loaded is None:
                     from stancelens.model.loading import load_predictor
 
-                    loaded = await asyncio.to_thread(load_predictor, settings.model, fast=settings.fast)
+                    loaded = await asyncio.to_thread(load_predictor, settings.model, fast=settings.fast,
+                                                     fast_backend=settings.fast_backend)
                 batcher = MicroBatcher(loaded, settings.max_batch_documents, settings.max_wait_ms, settings.queue_size,
                                        settings.micro_batching, on_batch=metrics.batch_documents.observe)
                 batcher.start()

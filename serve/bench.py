@@ -10,8 +10,9 @@ In one process and on one input — the seed documents plus short news documents
 (b) batched:   the same pipeline given all inputs at once (batch_size 32);
 (c) fp32:      the stancelens predictor (one encoder pass per sentence for all its pairs and mentions,
                length-sorted batches, dynamic padding, no pass for sentences without actors);
-(d) fast:      the same predictor with the int8 encoder of the fast path (`load_predictor(fast=True)`),
-               plus the other int8 backend as (d') for comparison.
+(d) fast:      the same predictor with the reduced-precision encoder of the fast path
+               (`load_predictor(fast=True)`: bf16 where the CPU has bf16 units, else ONNX int8), plus the
+               other backends as (d') for comparison.
 
 The pipeline rows use the very weights of the model: `MarkedItemClassifier` wraps its encoder and heads
 as a Hugging Face sequence classifier reading one marked sentence, and the bench checks that it gives
@@ -351,6 +352,10 @@ def label_agreement(a: list[tuple[list[str], list[str]]], b: list[tuple[list[str
     return sum(x == y for x, y in pairs) / len(pairs) if pairs else None
 
 
+def backend_name(backend: str) -> str:
+    return "bf16" if backend == "bf16" else f"{backend} int8"
+
+
 def run_speed(model: Path, documents, repeats: int, fast_backend: str, other_int8: bool = True,
               naive: bool = True, say: Callable[[str], None] = print) -> dict:
     import torch
@@ -367,7 +372,7 @@ def run_speed(model: Path, documents, repeats: int, fast_backend: str, other_int
         rows.append(_load("a", "(a) HF pipeline, one input at a time", lambda: NaiveRunner(engine, registry)))
         rows.append(_load("b", "(b) HF pipeline, batched (32)", lambda: NaiveRunner(engine, registry, 32)))
     rows.append(fp32)
-    rows.append(_load("d", f"(d) stancelens fast path ({fast_backend} int8)",
+    rows.append(_load("d", f"(d) stancelens fast path ({backend_name(fast_backend)})",
                       lambda: PredictorRunner(load_predictor(model, quantize=True, backend=fast_backend))))
     if other_int8:
         for backend in BACKENDS:
@@ -375,7 +380,7 @@ def run_speed(model: Path, documents, repeats: int, fast_backend: str, other_int
                 def make(b: str = backend) -> PredictorRunner:
                     return PredictorRunner(load_predictor(model, quantize=True, backend=b))
 
-                rows.append(_load(f"d_{backend}", f"(d') predictor, {backend} int8", make))
+                rows.append(_load(f"d_{backend}", f"(d') predictor, {backend_name(backend)}", make))
     sentences = sum(len(prepare_document(d.text, fp32.runner.predictor.registry)) for d in documents)
     with_actors = sum(1 for d in documents for s in prepare_document(d.text, fp32.runner.predictor.registry)
                       if s.mentions)
@@ -490,7 +495,7 @@ def run_serve(url: str, clients: int, requests: int, model: Path | None, say: Ca
               sentences: Sequence[str] | None = None) -> dict:
     """The bounded load test of serve/loadtest.py on distinct sentences, and — with a model — the offline
     predictor's rate on the same sentences (one per document, in batches of `clients`), run with the
-    variant the server reports (fp32 or int8), which the service should reach within 80 %."""
+    variant the server reports (fp32, bf16 or int8), which the service should reach within 80 %."""
     import asyncio
     from dataclasses import asdict
 
@@ -512,8 +517,9 @@ def run_serve(url: str, clients: int, requests: int, model: Path | None, say: Ca
         from stancelens.model.loading import load_predictor
         from stancelens.model.predictor import DocumentInput
 
-        variant = "onnx-int8" if served.endswith("-onnx-int8") else "int8" if served.endswith("-int8") else "fp32"
-        predictor = load_predictor(model, quantize=variant != "fp32", backend="onnx" if variant == "onnx-int8" else "torch")
+        variant = next((v for v in ("onnx-int8", "bf16", "int8") if served.endswith("-" + v)), "fp32")
+        backend = {"onnx-int8": "onnx", "bf16": "bf16"}.get(variant, "torch")
+        predictor = load_predictor(model, quantize=variant != "fp32", backend=backend)
         docs = [DocumentInput(f"q{i}", text) for i, text in enumerate(sentences)]
         batches = [docs[i : i + clients] for i in range(0, len(docs), clients)]
         predictor.annotate(batches[0])
@@ -605,7 +611,7 @@ def run_bench(model: Path, docs: int | None = None, repeats: int = 3, out: Path 
             acc["DSE valid"] = {"skipped": f"no file {dse_path} (pass --dse PATH)"}
         report["accuracy"] = acc
         say("")
-        say(f"fast path ({fast_backend} int8) against fp32 — targets: agreement ≥ {100 * AGREEMENT_TARGET:.0f} %, "
+        say(f"fast path ({backend_name(fast_backend)}) against fp32 — targets: agreement ≥ {100 * AGREEMENT_TARGET:.0f} %, "
             f"macro-F1 within {F1_TARGET_POINTS:.0f} point")
         say(format_accuracy(acc))
     if out is not None:

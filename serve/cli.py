@@ -63,7 +63,7 @@ def analyze(
         str, typer.Option(help="'lexicon', 'tfidf:DIR', or a trained model directory (default: models/default).")
     ] = "lexicon",
     batch_size: Annotated[int, typer.Option(min=1, help="Documents per prediction batch.")] = 16,
-    fast: Annotated[bool, typer.Option("--fast/--fp32", help="int8 fast path of a transformer model, or fp32 "
+    fast: Annotated[bool, typer.Option("--fast/--fp32", help="fast path (bf16 or int8, see `stancelens bench`) of a transformer model, or fp32 "
                                        "(default; see `stancelens bench`).")] = False,
 ) -> None:
     """Annotate documents: sentences, actor mentions, framing and ordered pairs with stance."""
@@ -198,7 +198,7 @@ def evaluate(
     seesaw: Annotated[Path | None, typer.Option(help="SEESAW folder: also report stance F1 on its validation split.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
     documents: Annotated[Path | None, typer.Option(help="Folder of <doc_id>.txt: the texts of CSV annotations.")] = None,
-    fast: Annotated[bool, typer.Option("--fast/--fp32", help="Score the model's int8 fast path instead of fp32 "
+    fast: Annotated[bool, typer.Option("--fast/--fp32", help="Score the model's fast path (bf16 or int8) instead of fp32 "
                                        "(the reference, default).")] = False,
 ) -> None:
     """Model against gold, predictions against gold, or annotators against each other."""
@@ -308,8 +308,11 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     workers_threads: Annotated[int | None, typer.Option("--threads", help="torch CPU threads.")] = None,
     no_micro_batching: Annotated[bool, typer.Option("--no-micro-batching", help="Serve requests one by one.")] = False,
-    fast: Annotated[bool | None, typer.Option("--fast/--fp32", help="int8 fast path or fp32 (default: "
+    fast: Annotated[bool | None, typer.Option("--fast/--fp32", help="fast path (bf16 or int8) or fp32 (default: "
                                               "STANCELENS_FAST, else fp32; see `stancelens bench`).")] = None,
+    fast_backend: Annotated[str | None, typer.Option(help="backend of --fast: bf16, onnx or torch (default: "
+                                                     "STANCELENS_FAST_BACKEND, else bf16 where the CPU has bf16 "
+                                                     "units, else onnx).")] = None,
 ) -> None:
     """Serve the HTTP API and the web page (limits: STANCELENS_* variables, see the README)."""
     import uvicorn
@@ -324,7 +327,8 @@ def serve(
         _ensure_default_model()
     try:
         settings = Settings.from_env(model=str(model), threads=workers_threads,
-                                     micro_batching=False if no_micro_batching else None, fast=fast)
+                                     micro_batching=False if no_micro_batching else None, fast=fast,
+                                     fast_backend=fast_backend)
     except ValueError as exc:
         _fail(str(exc))
     if settings.threads:
@@ -358,10 +362,15 @@ def score(
     url_field: Annotated[str | None, typer.Option(help="URL column (default url/link).")] = None,
     source_field: Annotated[str | None, typer.Option(help="Outlet column (default source/outlet/publisher).")] = None,
     date_field: Annotated[str | None, typer.Option(help="Date column (default date/published/published_at).")] = None,
-    fast: Annotated[bool, typer.Option("--fast/--fp32", help="int8 fast path of a transformer model, or fp32 "
-                                       "(default; see `stancelens bench` for speed and agreement).")] = False,
+    fast: Annotated[bool | None, typer.Option("--fast/--fp32", help="fast path of a transformer model, or fp32 "
+                                              "(default: the fast path where it is bf16, which holds the accuracy "
+                                              "bounds of `stancelens bench`; fp32 where it would be int8).")] = None,
 ) -> None:
     """Score news feeds and article collections into pair and mention tables; resumable after a crash."""
+    if fast is None:
+        from stancelens.model.transformer import FAST_BACKEND
+
+        fast = FAST_BACKEND == "bf16"
     from stancelens.model.loading import DEFAULT_MODEL_DIR, load_predictor
     from stancelens.serve.feeds import FieldMap, InputReader
     from stancelens.serve.scoring import LocalEngine, RayEngine, ScoreRun, ScoringError, infer_format
@@ -418,8 +427,9 @@ def bench(
                                              "documents; more repeat them).")] = None,
     repeats: Annotated[int, typer.Option(min=1, help="Timed runs per row; the table shows medians.")] = 3,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Also write the results as JSON.")] = None,
-    fast_backend: Annotated[str | None, typer.Option(help="int8 backend of the fast path: onnx or torch "
-                                                     "(default: the engine's FAST_BACKEND).")] = None,
+    fast_backend: Annotated[str | None, typer.Option(help="backend of the fast path: bf16, onnx or torch "
+                                                     "(default: the engine's FAST_BACKEND, bf16 where "
+                                                     "the CPU has bf16 units, else onnx).")] = None,
     dse: Annotated[Path | None, typer.Option(help="DSE valid.txt for the accuracy check (default: "
                                              "$STANCELENS_DATA/dse/valid.txt).")] = None,
     accuracy: Annotated[bool, typer.Option(help="Check the fast path against fp32 on seed gold and DSE.")] = True,
@@ -429,7 +439,7 @@ def bench(
     threads: Annotated[int | None, typer.Option(min=1, help="CPU threads for torch and ONNX Runtime (default: "
                                                 "torch's, one per core).")] = None,
 ) -> None:
-    """Throughput, latency and memory of the naive HF pipeline, the predictor fp32 and the int8 fast path."""
+    """Throughput, latency and memory of the naive HF pipeline, the predictor fp32 and the fast path."""
     from stancelens.serve.bench import run_bench, run_serve
 
     if serve is not None:
@@ -441,8 +451,8 @@ def bench(
             with atomic_writer(out, "w") as handle:
                 handle.write(json.dumps(result, indent=2) + "\n")
         return
-    if fast_backend not in (None, "onnx", "torch"):
-        _fail(f"--fast-backend: expected onnx or torch, found {fast_backend!r}")
+    if fast_backend not in (None, "onnx", "torch", "bf16"):
+        _fail(f"--fast-backend: expected onnx, torch or bf16, found {fast_backend!r}")
     if not (model / "stancelens.json").exists():
         _fail(f"model {model}: expected a trained model directory with stancelens.json, found none; train one "
               f"with `stancelens train --out {model}` or pass --model DIR")

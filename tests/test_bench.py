@@ -1,5 +1,6 @@
-"""`stancelens bench` and the int8 fast path, on the tiny fine-tuned model (speed is not asserted: the
-table is checked for its rows, and the fast path for its agreement with fp32)."""
+"""`stancelens bench` and the reduced-precision encoders (ONNX int8, bf16) behind the fast path, on the tiny
+fine-tuned model (speed is not asserted: the table is checked for its rows, each backend for its
+agreement with fp32)."""
 
 from __future__ import annotations
 
@@ -29,12 +30,32 @@ def model_copy(tiny_model, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def predictors(model_copy):
+    """fp32 and the ONNX int8 variant."""
     from stancelens.model.loading import load_predictor
 
-    return load_predictor(model_copy), load_predictor(model_copy, fast=True)
+    return load_predictor(model_copy), load_predictor(model_copy, quantize=True, backend="onnx")
 
 
-def test_fast_path_is_onnx_int8_and_cached(model_copy, predictors, monkeypatch):
+@pytest.fixture(scope="module")
+def reduced(model_copy, predictors):
+    """fp32 and each reduced-precision backend, by name."""
+    from stancelens.model.loading import load_predictor
+
+    return {"onnx": predictors[1], "bf16": load_predictor(model_copy, quantize=True, backend="bf16")}
+
+
+def test_fast_path_is_bf16_where_the_cpu_has_bf16_units_else_onnx_int8(model_copy):
+    from stancelens.model.hardware import cpu_has_native_bf16
+    from stancelens.model.loading import load_predictor
+    from stancelens.model.transformer import FAST_BACKEND
+
+    expected = "bf16" if cpu_has_native_bf16() else "onnx"
+    assert expected == FAST_BACKEND
+    fast = load_predictor(model_copy, fast=True)
+    assert fast.info.name.endswith("-bf16" if FAST_BACKEND == "bf16" else "-onnx-int8")
+
+
+def test_onnx_int8_graph_is_cached(model_copy, predictors, monkeypatch):
     from stancelens.model.transformer import TransformerEngine
 
     _, fast = predictors
@@ -78,12 +99,13 @@ def test_stale_onnx_cache_is_rebuilt(model_copy, predictors, monkeypatch):
 def test_unknown_backend_is_refused(model_copy):
     from stancelens.model.transformer import TransformerEngine
 
-    with pytest.raises(ValueError, match="backend: expected one of torch, onnx, found 'tpu'"):
+    with pytest.raises(ValueError, match="backend: expected one of torch, onnx, bf16, found 'tpu'"):
         TransformerEngine.load(model_copy, quantize=True, backend="tpu")
 
 
-def test_fast_path_agrees_with_fp32_on_seed_gold(predictors, gold_docs):
-    fp32, fast = predictors
+@pytest.mark.parametrize("backend", ["onnx", "bf16"])
+def test_reduced_precision_agrees_with_fp32_on_seed_gold(predictors, reduced, gold_docs, backend):
+    fp32, fast = predictors[0], reduced[backend]
     result = bench.seed_agreement(fp32, fast)
     assert result["stance"]["items"] > 100 and result["framing"]["items"] > 100
     assert result["stance"]["agreement"] >= TINY_AGREEMENT
@@ -95,14 +117,43 @@ def test_fast_path_agrees_with_fp32_on_seed_gold(predictors, gold_docs):
     assert diffs and sum(diffs) / len(diffs) <= TINY_MEAN_PROB_DIFF and max(diffs) <= TINY_MAX_PROB_DIFF
 
 
-def test_fast_path_gives_the_same_answers_in_a_batch_as_alone(predictors, gold_docs):
-    """Dynamic int8 scales depend on the whole input tensor: the engine runs each sequence alone so that a
-    sentence's probabilities do not depend on its batch (service micro-batches, scoring batches)."""
+@pytest.mark.parametrize("backend", ["onnx", "bf16"])
+def test_reduced_precision_gives_the_same_answers_in_a_batch_as_alone(reduced, gold_docs, backend):
+    """Dynamic int8 scales depend on the whole input tensor, bf16 rounding on the matmul shapes: each
+    backend fixes what a sentence is computed with (int8: each sequence alone; bf16: a width and row count
+    set by the sentence's own length), so that its probabilities do not depend on its batch."""
     from stancelens.model.predictor import DocumentInput
     from tests.conftest import assert_batch_equals_single
 
-    _, fast = predictors
-    assert_batch_equals_single(fast, [DocumentInput(d.doc_id, d.text) for d in gold_docs[:3]])
+    assert_batch_equals_single(reduced[backend], [DocumentInput(d.doc_id, d.text) for d in gold_docs[:3]])
+
+
+def test_bf16_encoder_pads_to_widths_set_by_each_sentence():
+    """Batch-mates must not change a sentence's shapes: every call has BUCKET-multiple width and ROWS rows."""
+    import torch
+
+    from stancelens.model.bf16_engine import BUCKET, ROWS, Bf16Encoder
+
+    shapes: list[tuple[int, int]] = []
+
+    def encode(ids, mask):
+        shapes.append(tuple(ids.shape))
+        return mask.unsqueeze(-1).float().expand(-1, -1, 4) * ids.unsqueeze(-1).float()
+
+    lengths = [3, BUCKET + 1, 5, 2 * BUCKET + 7]
+    width = max(lengths)
+    ids = torch.zeros((len(lengths), width), dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for row, n in enumerate(lengths):
+        ids[row, :n] = torch.arange(1, n + 1)
+        mask[row, :n] = 1
+    out = Bf16Encoder(encode)(ids, mask)
+    widths = {-(-n // BUCKET) * BUCKET for n in lengths}
+    assert len(widths) > 1 and sorted(shapes) == sorted((ROWS, w) for w in widths)
+    assert out.shape == (len(lengths), width, 4) and out.dtype == torch.float32
+    for row, n in enumerate(lengths):  # each row's own values come back, padding stays zero
+        assert torch.equal(out[row, :n, 0], torch.arange(1, n + 1).float())
+        assert not out[row, n:].any()
 
 
 def test_fast_path_keeps_the_first_layer_fp32(model_copy, predictors):
@@ -135,6 +186,8 @@ def test_naive_pipeline_gives_the_predictors_labels(predictors):
 
 
 def test_bench_prints_the_four_rows(model_copy, tmp_path):
+    from stancelens.model.transformer import FAST_BACKEND
+
     lines: list[str] = []
     docs = bench.bench_documents(folders=[bench.BENCH_DOCS])[:2]
     out = tmp_path / "bench.json"
@@ -142,7 +195,7 @@ def test_bench_prints_the_four_rows(model_copy, tmp_path):
                              say=lines.append)
     text = "\n".join(lines)
     for row in ("(a) HF pipeline, one input at a time", "(b) HF pipeline, batched", "(c) stancelens predictor fp32",
-                "(d) stancelens fast path (onnx int8)"):
+                f"(d) stancelens fast path ({bench.backend_name(FAST_BACKEND)})"):
         assert f"| {row}" in text
     rows = {r["row"]: r for r in json.loads(out.read_text())["speed"]["rows"]}
     assert set(rows) == {"a", "b", "c", "d"}
@@ -161,3 +214,17 @@ def test_bench_cli_refuses_a_missing_model(tmp_path):
     result = CliRunner().invoke(app, ["bench", "--model", str(tmp_path / "nope")])
     assert result.exit_code == 2
     assert "expected a trained model directory with stancelens.json" in result.output
+
+
+def test_service_may_pick_another_fast_backend(model_copy, monkeypatch):
+    """The service's micro-batches are small: ONNX int8 serves them faster than bf16 (README), at its
+    accuracy cost; an operator chooses with STANCELENS_FAST_BACKEND or `serve --fast-backend`."""
+    from stancelens.model.loading import load_predictor
+    from stancelens.serve.settings import Settings
+
+    assert load_predictor(model_copy, fast=True, fast_backend="onnx").info.name.endswith("-onnx-int8")
+    monkeypatch.setenv("STANCELENS_FAST_BACKEND", "onnx")
+    assert Settings.from_env().fast_backend == "onnx"
+    monkeypatch.setenv("STANCELENS_FAST_BACKEND", "fp8")
+    with pytest.raises(ValueError, match=r"STANCELENS_FAST_BACKEND: expected bf16, onnx or torch, found 'fp8'; fix or unset"):
+        Settings.from_env()

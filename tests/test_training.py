@@ -146,9 +146,11 @@ def test_auto_precision_is_bf16_only_where_the_cpu_has_bf16_units(tmp_path, monk
     amx.write_text("flags\t\t: fpu avx2 avx512f amx_bf16 amx_tile\n")
     plain = tmp_path / "plain"
     plain.write_text("flags\t\t: fpu avx2 fma\n")
-    assert trainer.cpu_has_native_bf16(amx)
-    assert not trainer.cpu_has_native_bf16(plain)
-    assert not trainer.cpu_has_native_bf16(tmp_path / "missing")
+    from stancelens.model.hardware import cpu_has_native_bf16
+
+    assert cpu_has_native_bf16(amx)
+    assert not cpu_has_native_bf16(plain)
+    assert not cpu_has_native_bf16(tmp_path / "missing")
     monkeypatch.setattr(trainer, "cpu_has_native_bf16", lambda: False)
     assert trainer.training_precision(TrainingConfig(precision="auto")) == "fp32"
     assert trainer.training_precision(TrainingConfig(precision="bf16")) == "bf16"
