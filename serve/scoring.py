@@ -342,7 +342,8 @@ class Checkpoint:
             if found != self.identity:
                 raise ScoringError(
                     f"{self.dir}: expected a checkpoint of model {self.identity['model']}, found one of "
-                    f"model {found['model']}; rerun with that --model, or delete {self.dir} to start over"
+                    f"model {found['model']}; rerun with that --model (and the same --fast/--fp32: the fast "
+                    f"path's name ends in -bf16 or -int8), or delete {self.dir} to start over"
                 )
             self.parts = data["parts"]
         listed: set[str] = set()

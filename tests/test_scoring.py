@@ -228,7 +228,7 @@ def test_checkpoint_refuses_another_model_and_a_second_writer(tmp_path, lexicon)
     with pytest.raises(
         ScoringError,
         match="expected a checkpoint of model .*other-model.*found one of model "
-        ".*lexicon.*rerun with that --model, or delete",
+        ".*lexicon.*rerun with that --model \\(and the same --fast/--fp32.*\\), or delete",
     ):
         ScoreRun([str(corpus)], out, other, progress=False).run()
     std = lexicon.standard
