@@ -1,5 +1,5 @@
 """The bf16 fast path: the fp32 encoder run under bf16 autocast, for CPUs with bf16 units (AMX /
-AVX512-BF16, see model/hardware.py). Weights stay fp32; matmuls run in bf16 with fp32 accumulation; the
+AVX512-BF16, see model/precision.py). Weights stay fp32; matmuls run in bf16 with fp32 accumulation; the
 heads, calibration and every probability stay fp32."""
 
 from __future__ import annotations

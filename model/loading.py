@@ -31,7 +31,8 @@ def load_predictor(spec: str | Path | None = None, quantize: bool = False, backe
         from stancelens.model.tfidf import TfidfEngine
 
         return Predictor(TfidfEngine.load(path))
-    from stancelens.model.transformer import FAST_BACKEND, TransformerEngine
+    from stancelens.model.precision import FAST_BACKEND
+    from stancelens.model.transformer import TransformerEngine
 
     engine = TransformerEngine.load(path, quantize=quantize or fast,
                                     backend=(fast_backend or FAST_BACKEND) if fast else backend)

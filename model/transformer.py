@@ -29,19 +29,13 @@ import torch
 from torch import nn
 
 from stancelens.model.annotation import ModelInfo
-from stancelens.model.hardware import cpu_has_native_bf16
 from stancelens.model.pipeline import MentionItem, PairItem
+from stancelens.model.precision import BACKENDS
 
 MARKERS = {"M": ("[M]", "[/M]"), "S": ("[S]", "[/S]"), "T": ("[T]", "[/T]")}
 SPECIAL_TOKENS = [t for pair in MARKERS.values() for t in pair]
-# Reduced-precision encoders behind `quantize=True`: torch dynamic int8, ONNX Runtime int8, bf16 autocast.
-BACKENDS = ("torch", "onnx", "bf16")
 # Stance conventions with a readout of their own besides "news" (see HeadedEncoder).
 FOREIGN_CONVENTIONS = ("dse",)
-# The backend of the fast path (`load_predictor(fast=True)`), by `stancelens bench` on this 2-core Xeon:
-# where the CPU has bf16 units, bf16 (1.7x fp32, 99.9 % label agreement); elsewhere ONNX Runtime
-# per-channel int8, faster than torch dynamic int8 and closer to fp32.
-FAST_BACKEND = "bf16" if cpu_has_native_bf16() else "onnx"
 log = logging.getLogger(__name__)
 
 
@@ -270,26 +264,24 @@ class TransformerEngine:
         meta["conventions"] = sorted({k.split(".")[1] for k in heads if k.startswith("convention_readouts.")})
         if threads:
             torch.set_num_threads(threads)
-        onnx_encoder = None
+        encode = None  # what replaces `HeadedEncoder.encode` in the engine
         if quantize and backend == "onnx":
             from stancelens.model.onnx_engine import OnnxEncoder, export_int8
 
-            onnx_encoder = OnnxEncoder(export_int8(model.encoder, directory), threads)
+            encode = OnnxEncoder(export_int8(model.encoder, directory), threads)
             model.encoder = nn.Identity()  # the graph replaces it: free its fp32 weights
         elif quantize and backend == "bf16":
-            pass  # the encoder is wrapped below, its weights untouched
+            from stancelens.model.bf16_engine import Bf16Encoder
+
+            encode = Bf16Encoder(model.encode)  # the fp32 weights, run under autocast
         elif quantize:
             # Per-channel weight scales: per-tensor int8 moved this encoder's sentence vectors too far
             # from fp32 (pooled cosine 0.92-0.95 against 0.99).
             qconfig = torch.ao.quantization.per_channel_dynamic_qconfig
             model = torch.ao.quantization.quantize_dynamic(model, {nn.Linear: qconfig}, dtype=torch.qint8)
         engine = cls(model, tokenizer, meta, directory)
-        if onnx_encoder is not None:
-            engine.encode = onnx_encoder
-        if quantize and backend == "bf16":
-            from stancelens.model.bf16_engine import Bf16Encoder
-
-            engine.encode = Bf16Encoder(model.encode)
+        if encode is not None:
+            engine.encode = encode
         if quantize:
             suffix = {"onnx": "-onnx-int8", "bf16": "-bf16"}.get(backend, "-int8")
             engine.info = ModelInfo(name=engine.info.name + suffix, version=engine.info.version, hash=engine.info.hash)

@@ -362,7 +362,7 @@ def run_speed(model: Path, documents, repeats: int, fast_backend: str, other_int
 
     from stancelens.model.loading import load_predictor
     from stancelens.model.pipeline import prepare_document
-    from stancelens.model.transformer import BACKENDS
+    from stancelens.model.precision import BACKENDS
 
     rows: list[Row] = []
     fp32 = _load("c", "(c) stancelens predictor fp32", lambda: PredictorRunner(load_predictor(model)))
@@ -583,7 +583,7 @@ def run_bench(model: Path, docs: int | None = None, repeats: int = 3, out: Path 
     import torch
 
     from stancelens.model.loading import load_predictor
-    from stancelens.model.transformer import FAST_BACKEND
+    from stancelens.model.precision import FAST_BACKEND
 
     # torch's dynamic quantisation warns that its quantised tensor types are deprecated: known, and the
     # warning says nothing about the numbers measured here.

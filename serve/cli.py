@@ -368,7 +368,7 @@ def score(
 ) -> None:
     """Score news feeds and article collections into pair and mention tables; resumable after a crash."""
     if fast is None:
-        from stancelens.model.transformer import FAST_BACKEND
+        from stancelens.model.precision import FAST_BACKEND
 
         fast = FAST_BACKEND == "bf16"
     from stancelens.model.loading import DEFAULT_MODEL_DIR, load_predictor
@@ -451,8 +451,10 @@ def bench(
             with atomic_writer(out, "w") as handle:
                 handle.write(json.dumps(result, indent=2) + "\n")
         return
-    if fast_backend not in (None, "onnx", "torch", "bf16"):
-        _fail(f"--fast-backend: expected onnx, torch or bf16, found {fast_backend!r}")
+    from stancelens.model.precision import BACKENDS, backend_choices
+
+    if fast_backend is not None and fast_backend not in BACKENDS:
+        _fail(f"--fast-backend: expected {backend_choices()}, found {fast_backend!r}")
     if not (model / "stancelens.json").exists():
         _fail(f"model {model}: expected a trained model directory with stancelens.json, found none; train one "
               f"with `stancelens train --out {model}` or pass --model DIR")

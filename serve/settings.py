@@ -43,8 +43,10 @@ class Settings:
     threads: int | None = None
 
     def __post_init__(self) -> None:
-        if self.fast_backend not in (None, "bf16", "onnx", "torch"):
-            raise ValueError(f"STANCELENS_FAST_BACKEND: expected bf16, onnx or torch, found {self.fast_backend!r}; "
+        from stancelens.model.precision import BACKENDS, backend_choices
+
+        if self.fast_backend is not None and self.fast_backend not in BACKENDS:
+            raise ValueError(f"STANCELENS_FAST_BACKEND: expected {backend_choices()}, found {self.fast_backend!r}; "
                              "fix or unset the variable")
 
     @classmethod

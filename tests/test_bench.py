@@ -45,9 +45,8 @@ def reduced(model_copy, predictors):
 
 
 def test_fast_path_is_bf16_where_the_cpu_has_bf16_units_else_onnx_int8(model_copy):
-    from stancelens.model.hardware import cpu_has_native_bf16
     from stancelens.model.loading import load_predictor
-    from stancelens.model.transformer import FAST_BACKEND
+    from stancelens.model.precision import FAST_BACKEND, cpu_has_native_bf16
 
     expected = "bf16" if cpu_has_native_bf16() else "onnx"
     assert expected == FAST_BACKEND
@@ -186,7 +185,7 @@ def test_naive_pipeline_gives_the_predictors_labels(predictors):
 
 
 def test_bench_prints_the_four_rows(model_copy, tmp_path):
-    from stancelens.model.transformer import FAST_BACKEND
+    from stancelens.model.precision import FAST_BACKEND
 
     lines: list[str] = []
     docs = bench.bench_documents(folders=[bench.BENCH_DOCS])[:2]

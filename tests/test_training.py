@@ -146,7 +146,7 @@ def test_auto_precision_is_bf16_only_where_the_cpu_has_bf16_units(tmp_path, monk
     amx.write_text("flags\t\t: fpu avx2 avx512f amx_bf16 amx_tile\n")
     plain = tmp_path / "plain"
     plain.write_text("flags\t\t: fpu avx2 fma\n")
-    from stancelens.model.hardware import cpu_has_native_bf16
+    from stancelens.model.precision import cpu_has_native_bf16
 
     assert cpu_has_native_bf16(amx)
     assert not cpu_has_native_bf16(plain)

@@ -27,9 +27,9 @@ import torch
 import yaml
 from torch import nn
 
-from stancelens.model.hardware import cpu_has_native_bf16
 from stancelens.model.labelset import LabelStandard, labels_dir, load_label_standard
 from stancelens.model.pipeline import MentionItem, PairItem
+from stancelens.model.precision import cpu_has_native_bf16
 from stancelens.model.registry import RawMention
 from stancelens.model.transformer import (
     FOREIGN_CONVENTIONS,
@@ -446,9 +446,12 @@ def train(config: TrainingConfig, out: Path, progress: bool = True, say: Progres
                 for r in (rows * config.authored_repeat if origin == "authored" else rows)]
     # DSE's all-neutral lines are subsampled; with resampling each epoch after the first draws the same
     # number afresh from all of them, so the model sees their variety at the same cost per epoch.
-    resampled = [r for r in all_rows if r.get("origin") == "dse" and r["dse_label"] == 0]
-    fixed_items = encode_rows([r for r in all_rows if not (r.get("origin") == "dse" and r["dse_label"] == 0)],
-                              tokenizer, config.encoding, config.max_length, conventions)
+    def dse_neutral(row: dict) -> bool:
+        return row.get("origin") == "dse" and row["dse_label"] == 0
+
+    resampled = [r for r in all_rows if dse_neutral(r)]
+    fixed_items = encode_rows([r for r in all_rows if not dse_neutral(r)], tokenizer, config.encoding,
+                              config.max_length, conventions)
     neutral_groups = [encode_rows([r], tokenizer, config.encoding, config.max_length, conventions)
                       for r in resampled + (pools.get("dse", []) if config.dse_neutral_resample else [])]
 
