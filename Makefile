@@ -28,4 +28,4 @@ test-fast: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy model training serve
+	$(BIN)/mypy stancelens model training serve batch bench

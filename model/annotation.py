@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from stancelens.model.files import atomic_writer
+
 Voice = Literal["author", "quoted"]
 
 
@@ -199,7 +201,6 @@ def read_annotations(path: str | Path) -> Iterator[DocumentAnnotation]:
 
 def write_annotations(docs: Iterable[DocumentAnnotation], path: str | Path) -> int:
     """Write JSONL atomically (temporary file, then rename); returns the number of documents."""
-    from stancelens.model.files import atomic_writer
 
     n = 0
     with atomic_writer(Path(path)) as handle:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stancelens.model.predictor import LexiconEngine, Predictor
+from stancelens.model.lexicon import LexiconEngine
+from stancelens.model.precision import FAST_BACKEND
+from stancelens.model.predictor import Predictor
 
 DEFAULT_MODEL_DIR = Path("models/default")
 
 
-def load_predictor(spec: str | Path | None = None, quantize: bool = False, backend: str = "torch",
-                   fast: bool = False, fast_backend: str | None = None) -> Predictor:
-    """`quantize`/`backend` pick the transformer's reduced-precision variant (see `TransformerEngine.load`);
-    `fast=True` is the measured fastest one that holds accuracy (`FAST_BACKEND`, see `stancelens bench`)
-    unless `fast_backend` names another. All are ignored by the lexicon and TF-IDF engines."""
+def load_predictor(spec: str | Path | None = None, fast: bool = False, backend: str | None = None) -> Predictor:
+    """`backend` picks a reduced-precision encoder backend of a transformer model (`BACKENDS`, see
+    `TransformerEngine.load`); `fast=True` without one takes this CPU's fast path (`FAST_BACKEND`);
+    neither gives the fp32 reference. The lexicon and TF-IDF engines ignore both."""
     spec = str(spec) if spec is not None else str(DEFAULT_MODEL_DIR)
     if spec == "lexicon":
         return Predictor(LexiconEngine())
@@ -31,9 +32,7 @@ def load_predictor(spec: str | Path | None = None, quantize: bool = False, backe
         from stancelens.model.tfidf import TfidfEngine
 
         return Predictor(TfidfEngine.load(path))
-    from stancelens.model.precision import FAST_BACKEND
     from stancelens.model.transformer import TransformerEngine
 
-    engine = TransformerEngine.load(path, quantize=quantize or fast,
-                                    backend=(fast_backend or FAST_BACKEND) if fast else backend)
+    engine = TransformerEngine.load(path, backend=backend or (FAST_BACKEND if fast else None))
     return Predictor(engine, registry=engine.registry, standard=engine.standard)

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# Reduced-precision encoders behind `quantize=True` (TransformerEngine.load): torch dynamic int8,
+# Reduced-precision encoder backends (`TransformerEngine.load(backend=…)`): torch dynamic int8,
 # ONNX Runtime int8, bf16 autocast.
 BACKENDS = ("torch", "onnx", "bf16")
 
 
 def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
-    """AMX or AVX512-BF16 units. There bf16 matmuls run well over fp32's rate (measured on this 2-core
-    Xeon: training steps 577 → 328 ms; `stancelens bench` fast path 228 → 361 sentences/s with
-    batch-independent call shapes); elsewhere bf16 is emulated and slower than fp32."""
+    """AMX or AVX512-BF16 units: there bf16 matmuls run well over fp32's rate; elsewhere bf16 is emulated
+    and slower than fp32 (docs/measurements.md)."""
     try:
         flags = set(cpuinfo.read_text(encoding="utf-8", errors="replace").split())
     except OSError:
@@ -22,8 +21,8 @@ def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     return bool(flags & {"amx_bf16", "avx512_bf16"})
 
 
-# The backend of the fast path (`load_predictor(fast=True)`), by `stancelens bench` on this 2-core Xeon:
-# where the CPU has bf16 units, bf16 (1.6x fp32, holds the accuracy bounds); elsewhere ONNX Runtime
+# The backend of the fast path (`load_predictor(fast=True)`), chosen with `stancelens bench`: where the CPU
+# has bf16 units, bf16 (faster than fp32 and within the accuracy bounds); elsewhere ONNX Runtime
 # per-channel int8, faster than torch dynamic int8 and closer to fp32.
 FAST_BACKEND = "bf16" if cpu_has_native_bf16() else "onnx"
 

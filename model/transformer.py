@@ -29,8 +29,10 @@ import torch
 from torch import nn
 
 from stancelens.model.annotation import ModelInfo
+from stancelens.model.labelset import LabelStandard
 from stancelens.model.pipeline import MentionItem, PairItem
 from stancelens.model.precision import BACKENDS
+from stancelens.model.registry import load_registry
 
 MARKERS = {"M": ("[M]", "[/M]"), "S": ("[S]", "[/S]"), "T": ("[T]", "[/T]")}
 SPECIAL_TOKENS = [t for pair in MARKERS.values() for t in pair]
@@ -186,8 +188,6 @@ class TransformerEngine:
     """Loads a trained directory and classifies pairs and mentions (fp32, or torch dynamic int8)."""
 
     def __init__(self, model: HeadedEncoder, tokenizer, meta: dict, directory: Path | None = None):
-        from stancelens.model.labelset import LabelStandard
-        from stancelens.model.registry import load_registry
 
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -231,13 +231,12 @@ class TransformerEngine:
 
     # -- loading ---------------------------------------------------------------------------------
     @classmethod
-    def load(cls, directory: Path, quantize: bool = False, threads: int | None = None,
-             backend: str = "torch") -> TransformerEngine:
-        """Load a trained directory. `quantize` gives a reduced-precision encoder: with `backend='torch'`
-        torch's dynamic int8 quantisation of every Linear layer, with `backend='onnx'` the encoder as a
-        cached ONNX Runtime per-channel int8 graph (model/onnx_engine.py), with `backend='bf16'` the fp32
-        encoder under bf16 autocast (model/bf16_engine.py); the heads stay fp32."""
-        if backend not in BACKENDS:
+    def load(cls, directory: Path, backend: str | None = None, threads: int | None = None) -> TransformerEngine:
+        """Load a trained directory: the fp32 reference, or with `backend` a reduced-precision encoder:
+        'torch' torch's dynamic int8 quantisation of every Linear layer, 'onnx' the encoder as a cached
+        ONNX Runtime per-channel int8 graph (model/onnx_backend.py), 'bf16' the fp32 encoder under bf16
+        autocast (model/bf16_backend.py); the heads stay fp32."""
+        if backend is not None and backend not in BACKENDS:
             raise ValueError(f"backend: expected one of {', '.join(BACKENDS)}, found {backend!r}")
         from safetensors.torch import load_file
         from transformers import AutoModel, AutoTokenizer
@@ -265,16 +264,16 @@ class TransformerEngine:
         if threads:
             torch.set_num_threads(threads)
         encode = None  # what replaces `HeadedEncoder.encode` in the engine
-        if quantize and backend == "onnx":
-            from stancelens.model.onnx_engine import OnnxEncoder, export_int8
+        if backend == "onnx":
+            from stancelens.model.onnx_backend import OnnxEncoder, export_int8
 
             encode = OnnxEncoder(export_int8(model.encoder, directory), threads)
             model.encoder = nn.Identity()  # the graph replaces it: free its fp32 weights
-        elif quantize and backend == "bf16":
-            from stancelens.model.bf16_engine import Bf16Encoder
+        elif backend == "bf16":
+            from stancelens.model.bf16_backend import Bf16Encoder
 
             encode = Bf16Encoder(model.encode)  # the fp32 weights, run under autocast
-        elif quantize:
+        elif backend == "torch":
             # Per-channel weight scales: per-tensor int8 moved this encoder's sentence vectors too far
             # from fp32 (pooled cosine 0.92-0.95 against 0.99).
             qconfig = torch.ao.quantization.per_channel_dynamic_qconfig
@@ -282,7 +281,7 @@ class TransformerEngine:
         engine = cls(model, tokenizer, meta, directory)
         if encode is not None:
             engine.encode = encode
-        if quantize:
+        if backend is not None:
             suffix = {"onnx": "-onnx-int8", "bf16": "-bf16"}.get(backend, "-int8")
             engine.info = ModelInfo(name=engine.info.name + suffix, version=engine.info.version, hash=engine.info.hash)
         return engine

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 
 from stancelens import __version__
 from stancelens.serve import errors
+from stancelens.serve.batcher import MicroBatcher
 from stancelens.serve.deps import ServiceState
 from stancelens.serve.observability import Metrics, RequestMiddleware
 from stancelens.serve.routes import analyze, health, standard
@@ -30,7 +31,6 @@ def create_app(settings: Settings | None = None, predictor=None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        from stancelens.serve.batcher import MicroBatcher
 
         async def load() -> None:
             try:
@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None, predictor=None) -> FastAPI:
                     from stancelens.model.loading import load_predictor
 
                     loaded = await asyncio.to_thread(load_predictor, settings.model, fast=settings.fast,
-                                                     fast_backend=settings.fast_backend)
+                                                     backend=settings.fast_backend if settings.fast else None)
                 batcher = MicroBatcher(loaded, settings.max_batch_documents, settings.max_wait_ms, settings.queue_size,
                                        settings.micro_batching, on_batch=metrics.batch_documents.observe)
                 batcher.start()

@@ -6,6 +6,9 @@ import os
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from stancelens.model.loading import DEFAULT_MODEL_DIR
+from stancelens.model.precision import BACKENDS, backend_choices
+
 
 def _env(name: str, default, cast):
     raw = os.environ.get(f"STANCELENS_{name.upper()}")
@@ -23,7 +26,7 @@ def _env(name: str, default, cast):
 class Settings:
     """Defaults are the ones documented in the README (section Service)."""
 
-    model: str = "models/default"
+    model: str = str(DEFAULT_MODEL_DIR)
     max_body_bytes: int = 2_000_000
     max_documents: int = 64
     max_chars_per_document: int = 100_000
@@ -34,16 +37,14 @@ class Settings:
     request_timeout_s: float = 30.0
     micro_batching: bool = True
     fast: bool = False  # fast path (bf16 or int8) of a transformer model (STANCELENS_FAST=1); fp32 is the reference
-    # Backend of the fast path (STANCELENS_FAST_BACKEND): bf16, onnx or torch; unset: the engine's measured
-    # choice (bf16 where the CPU has bf16 units, else onnx). For this service onnx int8 measured faster
-    # (216 against 122 requests/s at 32 clients) but misses the accuracy bounds that bf16 holds (README).
+    # Backend of the fast path (STANCELENS_FAST_BACKEND): bf16, onnx or torch; unset: bf16 where the CPU has
+    # bf16 units, else onnx (docs/measurements.md has the service figures of each).
     fast_backend: str | None = None
     api_key: str | None = field(default=None, repr=False)
     rate_limit_per_minute: int = 0
     threads: int | None = None
 
     def __post_init__(self) -> None:
-        from stancelens.model.precision import BACKENDS, backend_choices
 
         if self.fast_backend is not None and self.fast_backend not in BACKENDS:
             raise ValueError(f"STANCELENS_FAST_BACKEND: expected {backend_choices()}, found {self.fast_backend!r}; "

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -22,5 +22,5 @@ def test_ruff_finds_nothing():
 
 @pytest.mark.slow
 def test_mypy_finds_nothing():
-    done = _run("mypy", "model", "training", "serve")
+    done = _run("mypy", "stancelens", "model", "training", "serve", "batch", "bench")
     assert done.returncode == 0, done.stdout + done.stderr

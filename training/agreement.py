@@ -16,6 +16,7 @@ from collections.abc import Hashable, Sequence
 from itertools import combinations
 
 from stancelens.model.annotation import DocumentAnnotation
+from stancelens.training.metrics import span_prf
 
 NOT_A_MENTION = "∅"
 Reliability = list[list[Hashable | None]]  # rows = annotators, columns = units; None = missing
@@ -136,7 +137,6 @@ def reliability_tables(annotators: Sequence[Sequence[DocumentAnnotation]]) -> di
 
 def agreement_report(annotators: Sequence[Sequence[DocumentAnnotation]], names: Sequence[str]) -> dict:
     """Agreement per task: α, Fleiss' κ, Cohen's κ per pair, per-label α, per-document α, span F1."""
-    from stancelens.training.metrics import span_prf
 
     tables = reliability_tables(annotators)
     report: dict = {"annotators": list(names), "tasks": {}}

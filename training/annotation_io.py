@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import csv
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
@@ -40,8 +41,10 @@ from stancelens.model.annotation import (
     Sentence,
     Span,
 )
+from stancelens.model.files import read_text_document
 from stancelens.model.labelset import default_label_standard
 from stancelens.model.registry import default_registry
+from stancelens.model.sentences import split_sentences
 from stancelens.model.validation import check_labels
 
 
@@ -58,7 +61,6 @@ def read_documents(directory: Path | None) -> dict[str, str] | None:
     """doc_id (file stem) → text for every .txt file of a folder."""
     if directory is None:
         return None
-    from stancelens.model.files import read_text_document
 
     folder = Path(directory)
     if not folder.is_dir():
@@ -123,182 +125,224 @@ _TRUE, _FALSE = {"true", "1", "yes", "y"}, {"false", "0", "no", "n", ""}
 
 
 def read_csv(path: Path, documents: dict[str, str] | None = None) -> list[DocumentAnnotation]:
-    from stancelens.model.sentences import split_sentences
+    """Annotations from a CSV of mention rows and/or pair rows (format: the module docstring)."""
+    return _CsvAnnotations(Path(path), documents).read()
 
-    registry, standard = default_registry(), default_label_standard()
-    p = str(path)
-    try:
-        handle = Path(path).open(encoding="utf-8-sig", newline="")
-    except FileNotFoundError as exc:
-        raise AnnotationFileError(p, 0, "(file)", "file not found; check the path") from exc
-    with handle:
-        reader = csv.DictReader(handle)
-        header = set(reader.fieldnames or [])
-        rows = [(reader.line_num, row) for row in reader]
-    has_mentions = {"start", "end", "actor"} <= header
-    has_pairs = {"sentence_start", "sentence_end", "source", "target", "stance"} <= header
-    if "doc_id" not in header or not (has_mentions or has_pairs):
-        raise AnnotationFileError(p, 1, "(header)", f"expected the columns doc_id plus start,end,actor (mention rows) "
-                                  "and/or sentence_start,sentence_end,source,target,stance (pair rows), found "
-                                  f"{sorted(header)}; see training/annotation_io.py for the format")
 
-    def fail(line: int, field: str, message: str) -> NoReturn:
-        raise AnnotationFileError(p, line, field, message)
+@dataclass
+class _CsvDocument:
+    """One document's rows while it is assembled: sentence bounds, mentions and pair rows by sentence."""
 
-    def get(line: int, row: dict, field: str, required: bool = True) -> str | None:
+    doc_id: str
+    text: str
+    items: list[tuple[int, dict]]
+    bounds: list[tuple[int, int]] = field(default_factory=list)
+    mentions: dict[int, list[tuple[int, Mention]]] = field(default_factory=lambda: defaultdict(list))
+    pair_rows: dict[int, list[tuple[int, dict]]] = field(default_factory=lambda: defaultdict(list))
+
+
+class _CsvAnnotations:
+    """Reads an annotation CSV in named steps; every error names the file, the row and the column."""
+
+    def __init__(self, path: Path, documents: dict[str, str] | None):
+        self.path, self.documents = path, documents
+        self.registry, self.standard = default_registry(), default_label_standard()
+
+    # -- cells ---------------------------------------------------------------------------------
+    def fail(self, line: int, field: str, message: str) -> NoReturn:
+        raise AnnotationFileError(str(self.path), line, field, message)
+
+    def get(self, line: int, row: dict, field: str, required: bool = True) -> str | None:
         value = (row.get(field) or "").strip()
         if not value:
             if required:
-                fail(line, field, "expected a value, found an empty cell; fill it in")
+                self.fail(line, field, "expected a value, found an empty cell; fill it in")
             return None
         return value
 
-    def integer(line: int, row: dict, field: str, required: bool = True) -> int | None:
-        value = get(line, row, field, required)
+    def integer(self, line: int, row: dict, field: str, required: bool = True) -> int | None:
+        value = self.get(line, row, field, required)
         if value is None:
             return None
         try:
             number = int(value)
         except ValueError:
-            fail(line, field, f"expected a character offset (an integer), found {value!r}")
+            self.fail(line, field, f"expected a character offset (an integer), found {value!r}")
         if number < 0:
-            fail(line, field, f"expected an offset >= 0, found {number}")
+            self.fail(line, field, f"expected an offset >= 0, found {number}")
         return number
 
-    def need(line: int, row: dict, field: str) -> int:
-        number = integer(line, row, field)
+    def need(self, line: int, row: dict, field: str) -> int:
+        number = self.integer(line, row, field)
         assert number is not None  # integer() fails on an empty required cell
         return number
 
-    by_doc: dict[str, list[tuple[int, dict]]] = defaultdict(list)
-    texts: dict[str, str] = {}
-    for line, row in rows:
-        doc_id = str(get(line, row, "doc_id"))
-        by_doc[doc_id].append((line, row))
-        text = row.get("text")
-        if text:
-            if doc_id in texts and texts[doc_id] != text:
-                fail(line, "text", f"expected the same document text on every row of {doc_id!r}, found a different "
-                     "one; the text column holds the whole document")
-            texts[doc_id] = text
-        elif doc_id not in texts:
-            if documents is None or doc_id not in documents:
-                fail(line, "text", f"expected the text of document {doc_id!r}: a text column, or --documents DIR with "
-                     f"{doc_id}.txt, found neither")
-            texts[doc_id] = documents[doc_id]
-    out = []
-    for doc_id, items in by_doc.items():
-        text = texts[doc_id]
+    # -- steps ---------------------------------------------------------------------------------
+    def read(self) -> list[DocumentAnnotation]:
+        rows = self.rows()
+        return [self.document(doc) for doc in self.documents_of(rows)]
+
+    def rows(self) -> list[tuple[int, dict]]:
+        try:
+            handle = self.path.open(encoding="utf-8-sig", newline="")
+        except FileNotFoundError as exc:
+            raise AnnotationFileError(str(self.path), 0, "(file)", "file not found; check the path") from exc
+        with handle:
+            reader = csv.DictReader(handle)
+            header = set(reader.fieldnames or [])
+            rows = [(reader.line_num, row) for row in reader]
+        has_mentions = {"start", "end", "actor"} <= header
+        has_pairs = {"sentence_start", "sentence_end", "source", "target", "stance"} <= header
+        if "doc_id" not in header or not (has_mentions or has_pairs):
+            self.fail(1, "(header)", f"expected the columns doc_id plus start,end,actor (mention rows) and/or "
+                      "sentence_start,sentence_end,source,target,stance (pair rows), found "
+                      f"{sorted(header)}; see training/annotation_io.py for the format")
+        return rows
+
+    def documents_of(self, rows: list[tuple[int, dict]]) -> list[_CsvDocument]:
+        """Rows grouped by document, each with its text (a text column, or --documents DIR)."""
+        by_doc: dict[str, list[tuple[int, dict]]] = defaultdict(list)
+        texts: dict[str, str] = {}
+        for line, row in rows:
+            doc_id = str(self.get(line, row, "doc_id"))
+            by_doc[doc_id].append((line, row))
+            text = row.get("text")
+            if text:
+                if doc_id in texts and texts[doc_id] != text:
+                    self.fail(line, "text", f"expected the same document text on every row of {doc_id!r}, found a "
+                              "different one; the text column holds the whole document")
+                texts[doc_id] = text
+            elif doc_id not in texts:
+                if self.documents is None or doc_id not in self.documents:
+                    self.fail(line, "text", f"expected the text of document {doc_id!r}: a text column, or "
+                              f"--documents DIR with {doc_id}.txt, found neither")
+                texts[doc_id] = self.documents[doc_id]
+        return [_CsvDocument(doc_id, texts[doc_id], items) for doc_id, items in by_doc.items()]
+
+    def document(self, doc: _CsvDocument) -> DocumentAnnotation:
+        doc.bounds = self.sentence_bounds(doc)
+        for line, row in doc.items:
+            if (row.get("actor") or "").strip():
+                k, mention = self.mention_row(doc, line, row)
+                doc.mentions[k].append((line, mention))
+            elif (row.get("stance") or "").strip():
+                k = self.pair_row(doc, line, row)
+                doc.pair_rows[k].append((line, row))
+            else:
+                self.fail(line, "actor", "expected a mention row (actor filled) or a pair row (stance filled), found "
+                          "neither")
+        sentences = [self.sentence(doc, k) for k in range(len(doc.bounds))]
+        try:
+            return DocumentAnnotation(doc_id=doc.doc_id, text=doc.text, annotator=self.path.stem,
+                                      label_standard=self.standard.version, sentences=sentences)
+        except ValueError as exc:
+            self.fail(doc.items[0][0], "(document)", f"{doc.doc_id}: {str(exc).splitlines()[-1]}")
+
+    def sentence_bounds(self, doc: _CsvDocument) -> list[tuple[int, int]]:
+        """Sentences given by rows (sentence_start/sentence_end), the splitter's elsewhere."""
+
+        text = doc.text
         explicit: dict[tuple[int, int], int] = {}
-        for line, row in items:
-            a, b = integer(line, row, "sentence_start", False), integer(line, row, "sentence_end", False)
+        for line, row in doc.items:
+            a, b = self.integer(line, row, "sentence_start", False), self.integer(line, row, "sentence_end", False)
             if (a is None) != (b is None):
-                fail(line, "sentence_end" if b is None else "sentence_start", "expected both sentence_start and "
-                     "sentence_end or neither, found one")
+                self.fail(line, "sentence_end" if b is None else "sentence_start", "expected both sentence_start "
+                          "and sentence_end or neither, found one")
             if a is not None:
                 if b is None or not (a < b <= len(text)) or not text[a:b].strip():
-                    fail(line, "sentence_start", f"expected 0 <= sentence_start < sentence_end <= {len(text)} around "
-                         f"text, found [{a}, {b})")
+                    self.fail(line, "sentence_start", f"expected 0 <= sentence_start < sentence_end <= {len(text)} "
+                              f"around text, found [{a}, {b})")
                 explicit.setdefault((a, b), line)
         spans = sorted(explicit)
         for (a1, b1), (a2, b2) in zip(spans, spans[1:], strict=False):
             if a2 < b1:
-                fail(explicit[(a2, b2)], "sentence_start", f"sentence [{a2}, {b2}) overlaps sentence [{a1}, {b1}) of "
-                     f"row {explicit[(a1, b1)]}; sentences must not overlap")
+                self.fail(explicit[(a2, b2)], "sentence_start", f"sentence [{a2}, {b2}) overlaps sentence [{a1}, {b1}) "
+                          f"of row {explicit[(a1, b1)]}; sentences must not overlap")
         split = [(s.start, s.end) for s in split_sentences(text)
                  if not any(s.start < b and a < s.end for a, b in spans)]
-        bounds = sorted(spans + split)
-        mentions: dict[int, list[tuple[int, Mention]]] = defaultdict(list)
-        pair_rows: dict[int, list[tuple[int, dict]]] = defaultdict(list)
+        return sorted(spans + split)
 
-        def home(line: int, a: int, b: int, field: str, bounds=bounds, doc_id=doc_id) -> int:
-            for k, (s, e) in enumerate(bounds):
-                if s <= a and b <= e:
-                    return k
-            fail(line, field, f"span [{a}, {b}) of {doc_id!r} lies in no sentence (it crosses a sentence boundary); "
-                 "give sentence_start/sentence_end or fix the offsets")
-            return -1
+    def home(self, doc: _CsvDocument, line: int, a: int, b: int, field: str) -> int:
+        for k, (s, e) in enumerate(doc.bounds):
+            if s <= a and b <= e:
+                return k
+        self.fail(line, field, f"span [{a}, {b}) of {doc.doc_id!r} lies in no sentence (it crosses a sentence "
+                  "boundary); give sentence_start/sentence_end or fix the offsets")
 
-        for line, row in items:
-            if (row.get("actor") or "").strip():
-                a, b = need(line, row, "start"), need(line, row, "end")
-                if not a < b <= len(text):
-                    fail(line, "end", f"expected start < end <= {len(text)} (document length), found [{a}, {b})")
-                actor = get(line, row, "actor")
-                if actor not in registry.actors:
-                    fail(line, "actor", f"expected an actor id from labels/actors.yaml, found {actor!r}")
-                label = get(line, row, "framing", False) or "none"
-                if label not in standard.framing:
-                    fail(line, "framing", f"expected one of {list(standard.framing)}, found {label!r}")
-                voice = get(line, row, "voice", False) or "author"
-                if voice not in standard.voice:
-                    fail(line, "voice", f"expected one of {list(standard.voice)}, found {voice!r}")
-                speaker = get(line, row, "speaker", False)
-                if speaker is not None and speaker not in registry.actors:
-                    fail(line, "speaker", f"expected an actor id from labels/actors.yaml or empty, found {speaker!r}")
-                negated = (row.get("negated") or "").strip().lower()
-                if negated not in _TRUE | _FALSE:
-                    fail(line, "negated", f"expected true/false (or 1/0, yes/no), found {row.get('negated')!r}")
-                ts, te = integer(line, row, "term_start", False), integer(line, row, "term_end", False)
-                if (ts is None) != (te is None) or (ts is not None and te is not None and not ts < te <= len(text)):
-                    fail(line, "term_start", f"expected both term_start < term_end <= {len(text)} or neither, found "
-                         f"[{ts}, {te})")
-                sa, sb = integer(line, row, "sentence_start", False), integer(line, row, "sentence_end", False)
-                k = home(line, a, b, "start") if sa is None or sb is None else bounds.index((sa, sb))
-                if sa is not None and sb is not None and not (sa <= a and b <= sb):
-                    fail(line, "start", f"mention [{a}, {b}) lies outside its sentence [{sa}, {sb})")
-                mention = Mention(
-                    id="", start=a, end=b, text=text[a:b], actor=actor,
-                    kind=get(line, row, "kind", False) or registry.alias_kind(text[a:b], actor),
-                    framing=Framing(label=label, voice=voice, speaker=speaker, negated=negated in _TRUE,
-                                    term=Span(start=ts, end=te, text=text[ts:te])
-                                    if ts is not None and te is not None else None),
-                )
-                mentions[k].append((line, mention))
-            elif (row.get("stance") or "").strip():
-                a, b = need(line, row, "sentence_start"), need(line, row, "sentence_end")
-                stance = get(line, row, "stance")
-                if stance not in standard.stance:
-                    fail(line, "stance", f"expected one of {list(standard.stance)}, found {stance!r}")
-                for field in ("source", "target"):
-                    if get(line, row, field) not in registry.actors:
-                        fail(line, field, f"expected an actor id from labels/actors.yaml, found {row[field]!r}")
-                if row["source"].strip() == row["target"].strip():
-                    fail(line, "target", f"expected two distinct actors, found {row['source']!r} twice")
-                pair_rows[bounds.index((a, b))].append((line, row))
-            else:
-                fail(line, "actor", "expected a mention row (actor filled) or a pair row (stance filled), found neither")
-        sentences = []
-        for k, (s, e) in enumerate(bounds):
-            ms = sorted(mentions[k], key=lambda x: x[1].start)
-            for (l1, m1), (l2, m2) in zip(ms, ms[1:], strict=False):
-                if m2.start < m1.end:
-                    fail(l2, "start", f"mention [{m2.start}, {m2.end}) overlaps the mention of row {l1} "
-                         f"[{m1.start}, {m1.end}); mention spans must not overlap")
-            found = [m for _, m in ms]
-            if pair_rows[k] and not found:
-                # Stance-only rows: the registry's mention finder supplies the mention spans.
-                raw = registry.find_mentions(text, [(s, e)])[0]
-                found = [Mention(id="", start=r.start, end=r.end, text=r.text, actor=r.actor, kind=r.kind,
-                                 framing=Framing(label="none")) for r in raw if r.actor in registry.actors]
-            found = [m.model_copy(update={"id": f"s{k}m{i}"}) for i, m in enumerate(found)]
-            pairs: dict[tuple[str, str], Pair] = {}
-            for line, row in pair_rows[k]:
-                src, tgt = row["source"].strip(), row["target"].strip()
-                for field, actor in (("source", src), ("target", tgt)):
-                    if not any(m.actor == actor for m in found):
-                        fail(line, field, f"expected a mention of {actor!r} in sentence [{s}, {e}), found none; add a "
-                             "mention row for it")
-                if (src, tgt) in pairs and pairs[(src, tgt)].stance != row["stance"].strip():
-                    fail(line, "stance", f"the pair {src}->{tgt} has two different stances in sentence [{s}, {e})")
-                pairs[(src, tgt)] = Pair(source=src, target=tgt, stance=row["stance"].strip(),
-                                         source_mentions=[m.id for m in found if m.actor == src],
-                                         target_mentions=[m.id for m in found if m.actor == tgt])
-            sentences.append(Sentence(index=k, start=s, end=e, text=text[s:e], mentions=found,
-                                      pairs=list(pairs.values())))
-        try:
-            out.append(DocumentAnnotation(doc_id=doc_id, text=text, annotator=Path(path).stem,
-                                          label_standard=standard.version, sentences=sentences))
-        except ValueError as exc:
-            fail(items[0][0], "(document)", f"{doc_id}: {str(exc).splitlines()[-1]}")
-    return out
+    def mention_row(self, doc: _CsvDocument, line: int, row: dict) -> tuple[int, Mention]:
+        text, registry, standard = doc.text, self.registry, self.standard
+        a, b = self.need(line, row, "start"), self.need(line, row, "end")
+        if not a < b <= len(text):
+            self.fail(line, "end", f"expected start < end <= {len(text)} (document length), found [{a}, {b})")
+        actor = self.get(line, row, "actor")
+        if actor not in registry.actors:
+            self.fail(line, "actor", f"expected an actor id from labels/actors.yaml, found {actor!r}")
+        label = self.get(line, row, "framing", False) or "none"
+        if label not in standard.framing:
+            self.fail(line, "framing", f"expected one of {list(standard.framing)}, found {label!r}")
+        voice = self.get(line, row, "voice", False) or "author"
+        if voice not in standard.voice:
+            self.fail(line, "voice", f"expected one of {list(standard.voice)}, found {voice!r}")
+        speaker = self.get(line, row, "speaker", False)
+        if speaker is not None and speaker not in registry.actors:
+            self.fail(line, "speaker", f"expected an actor id from labels/actors.yaml or empty, found {speaker!r}")
+        negated = (row.get("negated") or "").strip().lower()
+        if negated not in _TRUE | _FALSE:
+            self.fail(line, "negated", f"expected true/false (or 1/0, yes/no), found {row.get('negated')!r}")
+        ts, te = self.integer(line, row, "term_start", False), self.integer(line, row, "term_end", False)
+        if (ts is None) != (te is None) or (ts is not None and te is not None and not ts < te <= len(text)):
+            self.fail(line, "term_start", f"expected both term_start < term_end <= {len(text)} or neither, found "
+                      f"[{ts}, {te})")
+        sa, sb = self.integer(line, row, "sentence_start", False), self.integer(line, row, "sentence_end", False)
+        k = self.home(doc, line, a, b, "start") if sa is None or sb is None else doc.bounds.index((sa, sb))
+        if sa is not None and sb is not None and not (sa <= a and b <= sb):
+            self.fail(line, "start", f"mention [{a}, {b}) lies outside its sentence [{sa}, {sb})")
+        mention = Mention(
+            id="", start=a, end=b, text=text[a:b], actor=str(actor),
+            kind=self.get(line, row, "kind", False) or registry.alias_kind(text[a:b], str(actor)),
+            framing=Framing(label=label, voice=voice, speaker=speaker, negated=negated in _TRUE,
+                            term=Span(start=ts, end=te, text=text[ts:te])
+                            if ts is not None and te is not None else None),
+        )
+        return k, mention
+
+    def pair_row(self, doc: _CsvDocument, line: int, row: dict) -> int:
+        a, b = self.need(line, row, "sentence_start"), self.need(line, row, "sentence_end")
+        stance = self.get(line, row, "stance")
+        if stance not in self.standard.stance:
+            self.fail(line, "stance", f"expected one of {list(self.standard.stance)}, found {stance!r}")
+        for field_name in ("source", "target"):
+            if self.get(line, row, field_name) not in self.registry.actors:
+                self.fail(line, field_name, f"expected an actor id from labels/actors.yaml, found {row[field_name]!r}")
+        if row["source"].strip() == row["target"].strip():
+            self.fail(line, "target", f"expected two distinct actors, found {row['source']!r} twice")
+        return doc.bounds.index((a, b))
+
+    def sentence(self, doc: _CsvDocument, k: int) -> Sentence:
+        s, e = doc.bounds[k]
+        text = doc.text
+        ms = sorted(doc.mentions[k], key=lambda x: x[1].start)
+        for (l1, m1), (l2, m2) in zip(ms, ms[1:], strict=False):
+            if m2.start < m1.end:
+                self.fail(l2, "start", f"mention [{m2.start}, {m2.end}) overlaps the mention of row {l1} "
+                          f"[{m1.start}, {m1.end}); mention spans must not overlap")
+        found = [m for _, m in ms]
+        if doc.pair_rows[k] and not found:
+            # Stance-only rows: the registry's mention finder supplies the mention spans.
+            raw = self.registry.find_mentions(text, [(s, e)])[0]
+            found = [Mention(id="", start=r.start, end=r.end, text=r.text, actor=r.actor, kind=r.kind,
+                             framing=Framing(label="none")) for r in raw if r.actor in self.registry.actors]
+        found = [m.model_copy(update={"id": f"s{k}m{i}"}) for i, m in enumerate(found)]
+        pairs: dict[tuple[str, str], Pair] = {}
+        for line, row in doc.pair_rows[k]:
+            src, tgt = row["source"].strip(), row["target"].strip()
+            for field_name, actor in (("source", src), ("target", tgt)):
+                if not any(m.actor == actor for m in found):
+                    self.fail(line, field_name, f"expected a mention of {actor!r} in sentence [{s}, {e}), found "
+                              "none; add a mention row for it")
+            if (src, tgt) in pairs and pairs[(src, tgt)].stance != row["stance"].strip():
+                self.fail(line, "stance", f"the pair {src}->{tgt} has two different stances in sentence [{s}, {e})")
+            pairs[(src, tgt)] = Pair(source=src, target=tgt, stance=row["stance"].strip(),
+                                     source_mentions=[m.id for m in found if m.actor == src],
+                                     target_mentions=[m.id for m in found if m.actor == tgt])
+        return Sentence(index=k, start=s, end=e, text=text[s:e], mentions=found, pairs=list(pairs.values()))

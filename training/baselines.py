@@ -9,7 +9,8 @@ from pathlib import Path
 from stancelens.model.labelset import labels_dir, load_label_standard
 from stancelens.model.tfidf import TfidfEngine, framing_text, stance_text
 from stancelens.training.config import TrainingConfig
-from stancelens.training.trainer import Progress, load_training_data, rows_to_items
+from stancelens.training.items import rows_to_items
+from stancelens.training.trainer import Progress, load_training_data
 
 
 def _pipeline():

@@ -29,7 +29,7 @@ class TrainingConfig:
         class_weighting: "none", "inverse" or "sqrt_inverse" class weights in the stance and framing losses.
         framing_loss_weight: Weight of the framing loss relative to the stance loss.
         patience: Epochs without improvement of the selection metric before stopping.
-        max_minutes: Wall-clock budget of data loading and the training loop; training stops at the step that crosses it.
+        max_minutes: Wall-clock guard of data loading and the training loop: a run that crosses it stops there, says so loudly and is marked incomplete in metrics.json (the recipe is defined by its epochs, not by time).
         authored_path: The authored corpus in the annotation format (labels/train/corpus.jsonl).
         authored_valid_fraction: Share of authored sentences held out for validation (by content hash).
         authored_repeat: How many times each epoch sees the authored training sentences.
@@ -42,6 +42,8 @@ class TrainingConfig:
         stance_bias_calibration: Fit a per-class bias with the stance temperature (undoes neutral subsampling).
         direction_weighting: Weight stance examples so both text orders of source and target count alike per label.
         dse_readout: Give DSE pairs a stance readout of their own (DSE labels opinions only, our codebook deeds too).
+        relabelled_path: References of DSE lines relabelled under our codebook (labels/relabelled/dse.jsonl); their train split trains the news readout, their dev split joins validation; null leaves them out.
+        relabelled_repeat: How many times each epoch sees the relabelled training lines.
         precision: Matmul precision of training steps: "fp32", "bf16" (autocast; fp32 master weights) or "auto" (bf16 where the CPU/GPU has native bf16 units, else fp32). Validation and inference stay fp32.
         eval_batch_size: Sentences per batch when validating.
         threads: torch CPU threads (null: torch's default).
@@ -61,7 +63,7 @@ class TrainingConfig:
     class_weighting: str = "sqrt_inverse"
     framing_loss_weight: float = 1.0
     patience: int = 1
-    max_minutes: float = 14.0
+    max_minutes: float = 120.0
     authored_path: str | None = "labels/train/corpus.jsonl"
     authored_valid_fraction: float = 0.15
     authored_repeat: int = 1
@@ -74,6 +76,8 @@ class TrainingConfig:
     stance_bias_calibration: bool = True
     dse_readout: bool = True
     direction_weighting: bool = True
+    relabelled_path: str | None = None
+    relabelled_repeat: int = 1
     precision: str = "auto"
     eval_batch_size: int = 64
     threads: int | None = None
@@ -90,7 +94,8 @@ class TrainingConfig:
             problems.append(
                 f"class_weighting: expected 'none', 'inverse' or 'sqrt_inverse', found {self.class_weighting!r}"
             )
-        for name in ("epochs", "batch_size", "max_length", "eval_batch_size", "authored_repeat"):
+        for name in ("epochs", "batch_size", "max_length", "eval_batch_size", "authored_repeat",
+                     "relabelled_repeat"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 problems.append(f"{name}: expected a positive integer, found {value!r}")

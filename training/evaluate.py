@@ -19,7 +19,9 @@ from stancelens.model.files import atomic_writer
 from stancelens.model.predictor import DocumentInput, Predictor
 from stancelens.training import data as D
 from stancelens.training.calibration import expected_calibration_error
+from stancelens.training.items import rows_to_items
 from stancelens.training.metrics import classification_report, span_prf
+from stancelens.training.relabelled import relabelled_rows
 
 MISSING = "(no pair)"
 
@@ -106,7 +108,8 @@ def _only(doc: DocumentAnnotation, spans: set) -> DocumentAnnotation:
 
 def evaluation_report(gold_sets: Sequence[Sequence[DocumentAnnotation]], names: Sequence[str],
                       pred: Sequence[DocumentAnnotation] | None = None, predictor: Predictor | None = None,
-                      dse: Path | None = None, seesaw: Path | None = None) -> tuple[dict, str]:
+                      dse: Path | None = None, seesaw: Path | None = None,
+                      real_news: Sequence[str] = (), dse_dir: Path | None = None) -> tuple[dict, str]:
     """The one report behind `stancelens evaluate` and POST /v1/evaluate: (report, kind).
 
     pred given: predictions against the one gold set; predictor given: the model against gold (and
@@ -133,7 +136,7 @@ def evaluation_report(gold_sets: Sequence[Sequence[DocumentAnnotation]], names: 
         report["summary"] = summary(report)
         kind = "model"
     elif predictor is not None:
-        report = evaluate_predictor(predictor, gold_sets[0] if gold_sets else None, dse, seesaw)
+        report = evaluate_predictor(predictor, gold_sets[0] if gold_sets else None, dse, seesaw, real_news, dse_dir)
         kind = "model"
     elif len(gold_sets) >= 2:
         from stancelens.training.agreement import agreement_report
@@ -185,7 +188,11 @@ def evaluate_predictor(
     gold: Sequence[DocumentAnnotation] | None,
     dse: Path | None = None,
     seesaw: Path | None = None,
+    real_news: Sequence[str] = (),
+    dse_dir: Path | None = None,
 ) -> dict:
+    """The model against gold (seed-style annotations), DSE in its own convention, SEESAW, and the real-news
+    dev/test halves of the relabelled DSE valid lines (our codebook; pairs given)."""
     standard = predictor.standard
     report: dict = {"model": predictor.info.model_dump()}
     if gold:
@@ -200,18 +207,18 @@ def evaluate_predictor(
     if seesaw is not None:
         rows = list(D.seesaw_examples(seesaw, "valid", standard))
         report["seesaw"] = _rows_stance_report(predictor, rows, standard)
+    for split in real_news:
+        if dse_dir is None:
+            raise FileNotFoundError(f"real-news {split}: expected the DSE folder (STANCELENS_DATA/dse) to read the "
+                                    "relabelled lines from, found none; set STANCELENS_DATA")
+        rows = relabelled_rows(dse_dir, split, standard)
+        report[f"real_news_{split}"] = {**_rows_stance_report(predictor, rows, standard), "lines": len(rows)}
     report["summary"] = summary(report)
     return report
 
 
-def _row_items(rows):
-    from stancelens.training.trainer import rows_to_items
-
-    return rows_to_items(rows)
-
-
 def _dse_report(predictor: Predictor, rows: list[dict], standard) -> dict:
-    pairs, _, pair_rows, _, _ = _row_items(rows)
+    pairs, _, pair_rows, _, _ = rows_to_items(rows)
     probs, _ = predictor.engine.classify(pairs, [])
     labels = [max(p, key=lambda k: p[k]) for p in probs]
     gold, pred = [], []
@@ -223,10 +230,16 @@ def _dse_report(predictor: Predictor, rows: list[dict], standard) -> dict:
 
 
 def _rows_stance_report(predictor: Predictor, rows: list[dict], standard) -> dict:
-    pairs, ys, _, _, _ = _row_items(rows)
+    pairs, ys, _, _, _ = rows_to_items(rows)
     probs, _ = predictor.engine.classify(pairs, [])
     return classification_report([standard.stance[y] for y in ys], [max(p, key=lambda k: p[k]) for p in probs],
                                  list(standard.stance))
+
+
+def _real_news_summary(section: dict) -> dict:
+    per_class = section.get("per_class", {})
+    return {"macro_f1": section.get("macro_f1"),
+            **{f"{label}_recall": per_class.get(label, {}).get("recall") for label in ("support", "oppose")}}
 
 
 def summary(report: dict) -> dict:
@@ -246,6 +259,8 @@ def summary(report: dict) -> dict:
         "dse.micro_f1": report.get("dse", {}).get("micro_f1"),
         "dse.macro_f1": report.get("dse", {}).get("macro_f1"),
         "seesaw.macro_f1": report.get("seesaw", {}).get("macro_f1"),
+        **{f"real_news_{split}.{key}": value for split in ("dev", "test") if f"real_news_{split}" in report
+           for key, value in _real_news_summary(report[f"real_news_{split}"]).items()},
         "ece": gm.get("ece"),
     }
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
 from xml.sax.saxutils import quoteattr
@@ -40,6 +41,7 @@ from stancelens.model.annotation import (
     Sentence,
     Span,
 )
+from stancelens.model.files import atomic_writer
 from stancelens.model.labelset import LabelStandard, default_label_standard, labels_dir
 from stancelens.model.registry import Registry, default_registry
 
@@ -219,7 +221,6 @@ def to_tasks(docs: Iterable[DocumentAnnotation]) -> list[dict]:
 
 
 def write_tasks(tasks: list[dict], path: Path) -> None:
-    from stancelens.model.files import atomic_writer
 
     with atomic_writer(Path(path)) as handle:
         json.dump(tasks, handle, ensure_ascii=False, indent=1)
@@ -309,11 +310,28 @@ class _Task:
         return values[0]
 
     def annotation(self, result: list, annotator: str | None, model: ModelInfo | None) -> DocumentAnnotation:
+        """One annotator's result as an annotation: regions, then relations, then mentions and pairs."""
+        regions = self._regions(result)
+        self._check_regions(regions)
+        term_of, stance_rel = self._relations(regions)
+        per_sentence, where_is = self._mentions(regions, term_of)
+        pairs = self._pairs(regions, stance_rel, per_sentence, where_is)
+        sentences = [
+            Sentence(index=index, start=s, end=e, text=self.document[s:e], mentions=per_sentence[k],
+                     pairs=list(pairs[k].values()))
+            for k, (index, s, e) in enumerate(self.sentences)
+        ]
+        try:
+            return DocumentAnnotation(doc_id=self.doc_id, text=self.document, annotator=annotator, model=model,
+                                      label_standard=self.data.get("label_standard"), sentences=sentences)
+        except ValueError as exc:
+            self.fail("(document)", str(exc).splitlines()[-1] if str(exc) else "invalid annotation")
+            raise
+
+    def _regions(self, result: list) -> _Regions:
+        """Actor spans, framing-term spans, per-region choices, and the relations (read later)."""
         actors = list(self.registry.actors)
-        spans: dict[str, tuple[int, int, str]] = {}
-        terms: dict[str, tuple[int, int]] = {}
-        chosen: dict[str, dict[str, list[str]]] = defaultdict(dict)
-        relations: list[tuple[int, dict]] = []
+        regions = _Regions()
         if not isinstance(result, list):
             self.fail("result", f"expected a list of results, found {type(result).__name__}")
         for i, r in enumerate(result):
@@ -321,7 +339,7 @@ class _Task:
             if not isinstance(r, dict):
                 self.fail(where, f"expected an object, found {r!r}")
             if r.get("type") == "relation":
-                relations.append((i, r))
+                regions.relations.append((i, r))
                 continue
             control, rid = r.get("from_name"), r.get("id")
             if not isinstance(rid, str) or not rid:
@@ -329,9 +347,10 @@ class _Task:
             where = f"{where} (region {rid})"
             if control == ACTOR:
                 a, b = self._span(r, where)
-                spans[rid] = (a, b, self._one(r, where, "labels", actors, "an actor id from labels/actors.yaml"))
+                regions.spans[rid] = (a, b, self._one(r, where, "labels", actors,
+                                                      "an actor id from labels/actors.yaml"))
             elif control == TERM:
-                terms[rid] = self._span(r, where)
+                regions.terms[rid] = self._span(r, where)
                 self._one(r, where, "labels", [TERM_LABEL], "the label")
             elif control in PER_REGION:
                 allowed = {FRAMING: self.standard.framing, VOICE: self.standard.voice, SPEAKER: actors,
@@ -340,22 +359,30 @@ class _Task:
                 if not isinstance(values, list) or any(v not in allowed for v in values):
                     self.fail(f"{where}.value.choices", f"expected {control} choices from {list(allowed)[:12]}, "
                               f"found {values!r}; use names from labels/")
-                chosen[rid][control] = list(values or [])
+                regions.chosen[rid][control] = list(values or [])
             else:
                 self.fail(f"{where}.from_name", f"expected one of {[ACTOR, TERM, *PER_REGION]} (the controls of "
                           f"labels/label-studio/config.xml), found {control!r}; use the shipped configuration")
-        for rid in chosen:
+        return regions
+
+    def _check_regions(self, regions: _Regions) -> None:
+        spans = regions.spans
+        for rid in regions.chosen:
             if rid not in spans:
                 self.fail(f"region {rid}", "per-region choices belong to no actor span; choices must be made "
                           "on a selected actor mention")
-        order = sorted(spans, key=lambda k: spans[k][:2])
+        order = regions.order()
         for x, y in zip(order, order[1:], strict=False):
             if spans[y][0] < spans[x][1]:
                 self.fail(f"region {y}", f"actor span [{spans[y][0]}, {spans[y][1]}) overlaps region {x} "
                           f"[{spans[x][0]}, {spans[x][1]}); mention spans must not overlap, delete one")
+
+    def _relations(self, regions: _Regions) -> tuple[dict[str, tuple[int, int]], list[tuple[int, str, str, str]]]:
+        """(framing term of each mention, directed stance relations (result index, source, target, stance))."""
+        spans, terms = regions.spans, regions.terms
         term_of: dict[str, tuple[int, int]] = {}
         stance_rel: list[tuple[int, str, str, str]] = []
-        for i, r in relations:
+        for i, r in regions.relations:
             where = f"result[{i}] (relation {r.get('from_id')}->{r.get('to_id')})"
             labels = r.get("labels") or []
             allowed = [*self.standard.stance, TERM_RELATION]
@@ -382,16 +409,20 @@ class _Task:
                 stance_rel.append((i, from_id, to_id, labels[0]))
             if direction in ("left", "bi"):
                 stance_rel.append((i, to_id, from_id, labels[0]))
-        # Mentions into sentences.
+        return term_of, stance_rel
+
+    def _mentions(self, regions: _Regions, term_of: dict[str, tuple[int, int]]
+                  ) -> tuple[dict[int, list[Mention]], dict[str, int]]:
+        """Mentions by sentence, and the sentence of each region."""
         per_sentence: dict[int, list[Mention]] = defaultdict(list)
         where_is: dict[str, int] = {}
-        for rid in order:
-            start, end, actor = spans[rid]
+        for rid in regions.order():
+            start, end, actor = regions.spans[rid]
             home = [k for k, (_, s, e) in enumerate(self.sentences) if s <= start and end <= e]
             if not home:
                 self.fail(f"region {rid}", f"actor span [{start}, {end}) lies in no sentence of data.sentences (it "
                           "crosses a sentence boundary or lies outside them); shorten the span")
-            c = chosen.get(rid, {})
+            c = regions.chosen.get(rid, {})
             term = term_of.get(rid)
             speaker: str | None = (c.get(SPEAKER) or [None])[0]  # type: ignore[list-item]
             voice = (c.get(VOICE) or ["author"])[0]
@@ -405,6 +436,12 @@ class _Task:
             per_sentence[home[0]].append(Mention(id=rid, start=start, end=end, text=text, actor=actor, kind=kind,
                                                  framing=framing))
             where_is[rid] = home[0]
+        return per_sentence, where_is
+
+    def _pairs(self, regions: _Regions, stance_rel: list[tuple[int, str, str, str]],
+               per_sentence: dict[int, list[Mention]], where_is: dict[str, int]
+               ) -> dict[int, dict[tuple[str, str], Pair]]:
+        spans = regions.spans
         pairs: dict[int, dict[tuple[str, str], Pair]] = defaultdict(dict)
         for i, src_id, tgt_id, stance in stance_rel:
             where = f"result[{i}] (relation {src_id}->{tgt_id})"
@@ -422,17 +459,21 @@ class _Task:
             pairs[k][(sa, sb)] = Pair(source=sa, target=sb, stance=stance,
                                       source_mentions=[m.id for m in mentions if m.actor == sa],
                                       target_mentions=[m.id for m in mentions if m.actor == sb])
-        sentences = [
-            Sentence(index=index, start=s, end=e, text=self.document[s:e], mentions=per_sentence[k],
-                     pairs=list(pairs[k].values()))
-            for k, (index, s, e) in enumerate(self.sentences)
-        ]
-        try:
-            return DocumentAnnotation(doc_id=self.doc_id, text=self.document, annotator=annotator, model=model,
-                                      label_standard=self.data.get("label_standard"), sentences=sentences)
-        except ValueError as exc:
-            self.fail("(document)", str(exc).splitlines()[-1] if str(exc) else "invalid annotation")
-            raise
+        return pairs
+
+
+@dataclass
+class _Regions:
+    """The regions of one Label Studio result: actor spans (start, end, actor), framing-term spans,
+    per-region choices, and the relations between regions."""
+
+    spans: dict[str, tuple[int, int, str]] = field(default_factory=dict)
+    terms: dict[str, tuple[int, int]] = field(default_factory=dict)
+    chosen: dict[str, dict[str, list[str]]] = field(default_factory=lambda: defaultdict(dict))
+    relations: list[tuple[int, dict]] = field(default_factory=list)
+
+    def order(self) -> list[str]:
+        return sorted(self.spans, key=lambda k: self.spans[k][:2])
 
 
 def _annotator(annotation: dict) -> str:

@@ -18,7 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stancelens.model.annotation import DocumentAnnotation, Sentence
+from stancelens.model.annotation import DocumentAnnotation, Framing, Mention, Pair, Sentence, Span
+from stancelens.training.labelstudio import document_task
 
 
 @dataclass
@@ -109,15 +110,13 @@ def candidates_from_annotations(docs: Iterable[DocumentAnnotation]) -> list[Cand
     return [Candidate(doc=d, sentence=s, source=d.doc_id) for d in docs for s in d.sentences]
 
 
-def candidates_from_parquet(path: Path) -> list[Candidate]:
-    """Rows of `stancelens score` (pairs file and its .mentions file) regrouped into sentences."""
+def candidates_from_parquet(path: Path, mpath: Path) -> list[Candidate]:
+    """Rows of `stancelens score` (the pairs file `path` and its mentions file `mpath`) regrouped into
+    sentences."""
     import pandas as pd
 
-    from stancelens.model.annotation import Framing, Mention, Pair, Span
-    from stancelens.serve.scoring import mentions_path
 
     pairs = pd.read_parquet(path)
-    mpath = mentions_path(Path(path))
     mentions = pd.read_parquet(mpath) if mpath.exists() else pairs.iloc[0:0]
     key = ["doc_id", "sentence_start", "sentence_end"]
     out = []
@@ -152,7 +151,6 @@ def candidates_from_parquet(path: Path) -> list[Candidate]:
 
 def tasks_for(chosen: Iterable[Candidate]) -> list[dict]:
     """Label Studio tasks: one per sentence, the model's decisions as pre-annotations."""
-    from stancelens.training.labelstudio import document_task
 
     tasks = []
     for c in chosen:

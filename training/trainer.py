@@ -27,9 +27,12 @@ import torch
 import yaml
 from torch import nn
 
+from stancelens.model.annotation import read_annotations
+from stancelens.model.files import atomic_writer
 from stancelens.model.labelset import LabelStandard, labels_dir, load_label_standard
-from stancelens.model.pipeline import MentionItem, PairItem
+from stancelens.model.loading import load_predictor
 from stancelens.model.precision import cpu_has_native_bf16
+from stancelens.model.predictor import Predictor, boost_attached_term
 from stancelens.model.registry import RawMention
 from stancelens.model.transformer import (
     FOREIGN_CONVENTIONS,
@@ -46,7 +49,11 @@ from stancelens.model.transformer import (
 from stancelens.training import data as D
 from stancelens.training.calibration import expected_calibration_error, fit_temperature, fit_temperature_and_bias
 from stancelens.training.config import TrainingConfig
+from stancelens.training.evaluate import evaluate_predictor
+from stancelens.training.items import row_convention, rows_to_items
 from stancelens.training.metrics import classification_report
+from stancelens.training.relabelled import ORIGIN as RELABELLED
+from stancelens.training.relabelled import read_references, relabelled_rows
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -131,6 +138,7 @@ def load_training_data(config: TrainingConfig, standard: LabelStandard, say: Pro
             f"{len(valid.get('dse', []))} validation lines")
     elif config.dse_path:
         say(f"DSE: not found at {dse}; training without it (set dse_path or STANCELENS_DATA)")
+    load_relabelled(config, standard, say, train, valid, hashes)
     seesaw = config.resolve_path(config.seesaw_path)
     if seesaw is not None and (seesaw / "meta").is_dir():
         rows = list(D.seesaw_examples(seesaw, "train", standard))
@@ -151,9 +159,37 @@ def load_training_data(config: TrainingConfig, standard: LabelStandard, say: Pro
     return train, valid, hashes
 
 
-def row_convention(row: dict, conventions: Sequence[str] = FOREIGN_CONVENTIONS) -> str:
-    """The stance convention of a data row: its origin when that has a readout of its own."""
-    return row.get("origin", "news") if row.get("origin") in conventions else "news"
+def relabelled_references_path(config: TrainingConfig) -> Path | None:
+    """The configured references; shipped as package data, so a relative path missing from the working
+    directory falls back to the installed copy."""
+    path = config.resolve_path(config.relabelled_path)
+    if path is not None and not path.exists():
+        installed = labels_dir() / "relabelled" / path.name
+        if installed.exists():
+            return installed
+    return path
+
+
+def load_relabelled(config: TrainingConfig, standard: LabelStandard, say: Progress, train: dict, valid: dict,
+                    hashes: dict) -> None:
+    """DSE lines relabelled under our codebook: train split to training, dev split to validation. Their
+    text comes from the DSE folder; without it they are left out, and training says so."""
+    path = relabelled_references_path(config)
+    if path is None:
+        return
+    if not path.exists():
+        raise TrainingError(f"relabelled_path {config.relabelled_path}: no such file; set it to "
+                            "labels/relabelled/dse.jsonl, or null to train without relabelled lines")
+    dse = config.resolve_path(config.dse_path) or config.resolve_path("${STANCELENS_DATA}/dse")
+    if dse is None or not (dse / "train.txt").exists():
+        say(f"relabelled DSE lines: DSE not found at {dse}; training without them (set dse_path or STANCELENS_DATA)")
+        return
+    references = read_references(path)
+    train[RELABELLED] = relabelled_rows(dse, "train", standard, references)
+    valid[RELABELLED] = relabelled_rows(dse, "dev", standard, references)
+    hashes[str(path)] = D.file_sha256(path)
+    say(f"relabelled DSE lines (our codebook): {len(train[RELABELLED])} train / {len(valid[RELABELLED])} dev lines "
+        "(test lines are never loaded for training)")
 
 
 def encode_rows(rows: list[dict], tokenizer, encoding: str, max_length: int,
@@ -289,26 +325,6 @@ def batch_loss(model: HeadedEncoder, items: list[TrainItem], pad_id: int, stance
 
 
 # -- evaluation through the engine (the same code path as prediction) --------------------------
-def rows_to_items(rows: list[dict]) -> tuple[list[PairItem], list[int], list[dict], list[MentionItem], list[int]]:
-    pair_items, pair_y, pair_rows, mention_items, mention_y = [], [], [], [], []
-    for r in rows:
-        convention = row_convention(r)
-        spans = tuple(tuple(s) for s in r["spans"])
-        all_spans = tuple(sorted(spans))
-        for k, (src, tgt, y) in enumerate(zip(r["pair_src"], r["pair_tgt"], r["pair_label"])):
-            pair_items.append(PairItem(
-                r["text"], tuple(spans[i] for i in src), tuple(spans[j] for j in tgt), f"a{src[0]}", f"a{tgt[0]}",
-                all_spans, convention,
-            ))
-            pair_y.append(y)
-            pair_rows.append({"row": r, "k": k})
-        for k, y in enumerate(r["framing"]):
-            if y >= 0:
-                mention_items.append(MentionItem(r["text"], spans[k], f"a{k}", "name", all_spans))
-                mention_y.append(y)
-    return pair_items, pair_y, pair_rows, mention_items, mention_y
-
-
 def evaluate_rows(engine: TransformerEngine, rows: list[dict], standard: LabelStandard) -> dict:
     """Logits and metrics for validation rows of one origin."""
     pair_items, pair_y, pair_rows, mention_items, mention_y = rows_to_items(rows)
@@ -350,7 +366,6 @@ def choose_framing_term_boost(engine: TransformerEngine, docs: list, standard: L
     """Framing macro-F1 on validation documents (gold mentions given) for each boost; the best one is
     chosen, the smallest on a tie. The same predictor path as at inference, so the rules see what
     they will see in service."""
-    from stancelens.model.predictor import Predictor, boost_attached_term
 
     engine.framing_term_boost = 1.0
     predictor = Predictor(engine, standard=standard)
@@ -378,7 +393,6 @@ def choose_framing_term_boost(engine: TransformerEngine, docs: list, standard: L
 
 def authored_validation_documents(config: TrainingConfig) -> list:
     """The authored corpus's validation sentences as annotations (the split `load_training_data` makes)."""
-    from stancelens.model.annotation import read_annotations
 
     path = authored_corpus_path(config)
     if path is None or not path.exists():
@@ -400,6 +414,8 @@ def selection_score(results: dict[str, dict]) -> float:
             scores.append(results["authored"]["framing"]["macro_f1"])
     if "dse" in results and "dse" in results["dse"]:
         scores.append(results["dse"]["dse"]["macro_f1"])
+    if RELABELLED in results and "stance" in results[RELABELLED]:
+        scores.append(results[RELABELLED]["stance"]["macro_f1"])
     if "seesaw" in results and "stance" in results["seesaw"]:
         scores.append(results["seesaw"]["stance"]["macro_f1"])
     return float(np.mean(scores)) if scores else 0.0
@@ -414,52 +430,83 @@ def _summary(results: dict[str, dict]) -> dict:
     return out
 
 
-# -- the training run --------------------------------------------------------------------------
-def train(config: TrainingConfig, out: Path, progress: bool = True, say: Progress | None = None) -> dict:
-    from tqdm import tqdm
-    from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warmup
-    from transformers.utils import logging as hf_logging
+# -- the training run, in named steps ------------------------------------------------------------
+@dataclass
+class TrainingSet:
+    """What one epoch trains on: the fixed items plus a draw of DSE's all-neutral lines (resampled each
+    epoch after the first when the config says so, at the same cost per epoch)."""
 
-    say = say or (lambda msg: print(msg, flush=True))
-    started = time.time()
-    set_seed(config.seed)
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()  # the per-load "Loading weights" bar is noise in every command
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    fixed: list[TrainItem]
+    neutral_groups: list[list[TrainItem]]
+    drawn_per_epoch: int
+    seed: int
+    resample: bool
+
+    def epoch_items(self, epoch: int) -> list[TrainItem]:
+        drawn = epoch_draw(len(self.neutral_groups), self.drawn_per_epoch, epoch, self.seed, self.resample)
+        return self.fixed + [it for i in drawn for it in self.neutral_groups[i]]
+
+
+@dataclass
+class BestEpoch:
+    """The epoch kept so far: its selection score, weights and validation results."""
+
+    score: float
+    state: dict
+    epoch: int
+    results: dict
+
+
+@dataclass
+class Calibration:
+    """Temperature (and stance bias) per readout, fitted on the chosen epoch's validation logits."""
+
+    temperatures: dict[str, float]
+    biases: dict[str, list[float]]
+    report: dict[str, dict]
+
+
+@dataclass
+class LoopOutcome:
+    best: BestEpoch
+    history: list[dict]
+    steps: int
+    stopped_by_clock: bool = False
+
+
+def build_encoder(config: TrainingConfig, standard: LabelStandard, conventions: tuple[str, ...]):
+    """The base encoder with the marker tokens and fresh heads; returns (tokenizer, model, base path)."""
+    from transformers import AutoModel, AutoTokenizer
+
     base = check_base_model(Path(config.base_model) if config.base_model else default_base_model())
-    standard = load_label_standard(labels_dir())
-    pools: dict[str, list[dict]] = {}
-    train_rows, valid_rows, hashes = load_training_data(config, standard, say, pools)
-
     tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
     tokenizer.add_special_tokens({"additional_special_tokens": SPECIAL_TOKENS})
     encoder = AutoModel.from_pretrained(base, local_files_only=True)
     encoder.resize_token_embeddings(len(tokenizer))
-    # A readout only for a convention with training data: an untrained one would answer at random.
-    conventions = tuple(c for c in FOREIGN_CONVENTIONS if config.dse_readout and train_rows.get(c))
     model = HeadedEncoder(encoder, len(standard.stance), len(standard.framing), conventions=conventions)
+    return tokenizer, model, base
 
-    # The authored corpus is small and in-domain: it is repeated so each epoch sees it several times.
-    all_rows = [r for origin, rows in train_rows.items()
-                for r in (rows * config.authored_repeat if origin == "authored" else rows)]
-    # DSE's all-neutral lines are subsampled; with resampling each epoch after the first draws the same
-    # number afresh from all of them, so the model sees their variety at the same cost per epoch.
+
+def build_training_set(config: TrainingConfig, train_rows: dict[str, list[dict]], pools: dict[str, list[dict]],
+                       tokenizer, conventions: tuple[str, ...]) -> TrainingSet:
+    """Encode the rows once. The authored corpus is small and in-domain: it is repeated so that each epoch
+    sees it several times. DSE's all-neutral lines are subsampled per epoch."""
+    repeat = {"authored": config.authored_repeat, RELABELLED: config.relabelled_repeat}
+    all_rows = [r for origin, rows in train_rows.items() for r in rows * repeat.get(origin, 1)]
+
     def dse_neutral(row: dict) -> bool:
         return row.get("origin") == "dse" and row["dse_label"] == 0
 
     resampled = [r for r in all_rows if dse_neutral(r)]
-    fixed_items = encode_rows([r for r in all_rows if not dse_neutral(r)], tokenizer, config.encoding,
-                              config.max_length, conventions)
-    neutral_groups = [encode_rows([r], tokenizer, config.encoding, config.max_length, conventions)
-                      for r in resampled + (pools.get("dse", []) if config.dse_neutral_resample else [])]
+    fixed = encode_rows([r for r in all_rows if not dse_neutral(r)], tokenizer, config.encoding, config.max_length,
+                        conventions)
+    groups = [encode_rows([r], tokenizer, config.encoding, config.max_length, conventions)
+              for r in resampled + (pools.get("dse", []) if config.dse_neutral_resample else [])]
+    return TrainingSet(fixed, groups, len(resampled), config.seed, config.dse_neutral_resample)
 
-    def epoch_items(epoch: int) -> list[TrainItem]:
-        drawn = epoch_draw(len(neutral_groups), len(resampled), epoch, config.seed, config.dse_neutral_resample)
-        return fixed_items + [it for i in drawn for it in neutral_groups[i]]
 
-    items = epoch_items(1)
+def build_losses(items: list[TrainItem], standard: LabelStandard, config: TrainingConfig, say: Progress):
+    """Class-weighted losses (stance also weighted by which actor the sentence names first)."""
     stance_counts = Counter(y for it in items for _, _, y in it.pairs)
     framing_counts = Counter(y for it in items for _, y in it.mentions)
     say(f"training items: {len(items)} encoder inputs, {sum(stance_counts.values())} pairs, "
@@ -474,13 +521,14 @@ def train(config: TrainingConfig, out: Path, progress: bool = True, say: Progres
     framing_loss = nn.CrossEntropyLoss(
         weight=class_weights(framing_counts, len(standard.framing), config.class_weighting)
     )
-    rng = random.Random(config.seed)
-    steps_per_epoch = math.ceil(len(items) / config.batch_size)
-    total_steps = steps_per_epoch * config.epochs
-    if config.steps_limit:
-        total_steps = min(total_steps, config.steps_limit)
+    return stance_loss, framing_loss
+
+
+def build_optimizer(model: HeadedEncoder, config: TrainingConfig, total_steps: int):
+    """AdamW (fused: one pass over all parameters instead of one per tensor) with linear warm-up and decay."""
+    from transformers import get_linear_schedule_with_warmup
+
     head_params = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
-    # The fused kernel: one pass over all parameters instead of one per tensor (98 → 31 ms per step).
     optimizer = torch.optim.AdamW(
         [
             {"params": model.encoder.parameters(), "lr": config.learning_rate},
@@ -489,29 +537,39 @@ def train(config: TrainingConfig, out: Path, progress: bool = True, say: Progres
         weight_decay=config.weight_decay,
         fused=True,
     )
-    precision = training_precision(config)
-    say(f"training precision: {precision}" + (" (autocast; weights, validation and inference fp32)"
-                                              if precision == "bf16" else ""))
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
+    return optimizer, scheduler
 
-    meta = {
+
+def model_meta(standard: LabelStandard, config: TrainingConfig, conventions: tuple[str, ...]) -> dict:
+    return {
         "stance_id2label": {str(i): label for i, label in enumerate(standard.stance)},
         "framing_id2label": {str(i): label for i, label in enumerate(standard.framing)},
         "encoding": config.encoding,
         "max_length": config.max_length,
         "conventions": list(conventions),
     }
-    engine = TransformerEngine(model, tokenizer, meta)
-    engine.batch_size = config.eval_batch_size
-    history = []
+
+
+def run_epochs(model: HeadedEncoder, tokenizer, training_set: TrainingSet, valid_rows: dict[str, list[dict]],
+               engine: TransformerEngine, losses_fn: tuple, optimizer, scheduler, config: TrainingConfig,
+               standard: LabelStandard, precision: str, total_steps: int, started: float, progress: bool,
+               say: Progress) -> LoopOutcome:
+    """The epochs: steps, validation after each epoch, the best epoch kept, early stopping."""
+    from tqdm import tqdm
+
+    stance_loss, framing_loss = losses_fn
+    rng = random.Random(config.seed)
+    steps_per_epoch = math.ceil(len(training_set.epoch_items(1)) / config.batch_size)
+    history: list[dict] = []
     losses: list[float] = []
-    best: tuple[float, dict, int, dict] | None = None
+    best: BestEpoch | None = None
     stale = 0
     step = 0
     out_of_time = False
     for epoch in range(1, config.epochs + 1):
         model.train()
-        items = epoch_items(epoch)
+        items = training_set.epoch_items(epoch)
         batches = length_grouped_batches(items, config.batch_size, rng)
         bar = tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", unit="step", disable=not progress)
         for batch in bar:
@@ -532,7 +590,9 @@ def train(config: TrainingConfig, out: Path, progress: bool = True, say: Progres
             if config.steps_limit and step >= config.steps_limit:
                 break
             if (time.time() - started) / 60 >= config.max_minutes:
-                say(f"time budget of {config.max_minutes} min reached at step {step} (epoch {epoch})")
+                say(f"WARNING: the wall-clock guard of {config.max_minutes} min stopped training at step {step} "
+                    f"of {total_steps} (epoch {epoch}); the model is marked incomplete in metrics.json — this CPU "
+                    "is slower than the recipe expects; raise max_minutes to run the recipe to its end")
                 out_of_time = True
                 break
         model.eval()
@@ -544,28 +604,27 @@ def train(config: TrainingConfig, out: Path, progress: bool = True, say: Progres
                         **{k: v["macro_f1"] for k, v in _flat_macro(results).items()}})
         say(f"epoch {epoch}: selection {score:.4f} " + " ".join(
             f"{k}={v['macro_f1']:.3f}" for k, v in _flat_macro(results).items()) + f" ({minutes:.1f} min)")
-        if best is None or score > best[0]:
-            best = (score, copy.deepcopy(model.state_dict()), epoch, results)
+        if best is None or score > best.score:
+            best = BestEpoch(score, copy.deepcopy(model.state_dict()), epoch, results)
             stale = 0
         else:
             stale += 1
         if stale >= config.patience:
             say(f"early stopping: no improvement for {stale} epoch(s)")
             break
-        if out_of_time:
-            break
-        if config.steps_limit and step >= config.steps_limit:
+        if out_of_time or (config.steps_limit and step >= config.steps_limit):
             break
     assert best is not None
-    model.load_state_dict(best[1])
-    model.eval()
-    results = best[3]
-    # Temperature scaling per head on the validation logits of the chosen epoch.
-    calibration = {}
+    return LoopOutcome(best, history, step, out_of_time)
+
+
+def calibrate(results: dict[str, dict], conventions: tuple[str, ...], config: TrainingConfig) -> Calibration:
+    """Temperature scaling per head on the chosen epoch's validation logits. Stance is calibrated per readout:
+    news probabilities on the news validation pairs alone (the product's domain), DSE's on DSE's. Without
+    a DSE readout all pairs share the news one."""
+    report: dict[str, dict] = {}
     temperatures: dict[str, float] = {}
     biases: dict[str, list[float]] = {}
-    # Stance is calibrated per readout: news probabilities on the news validation pairs alone (the
-    # product's domain), DSE's on DSE's. Without a DSE readout all pairs share the news one.
     readout_of = {origin: (origin if origin in conventions else "news") for origin in results}
     groups = [("framing", list(results))]
     groups += [(key, [o for o in results if readout_of[o] == readout])
@@ -586,7 +645,7 @@ def train(config: TrainingConfig, out: Path, progress: bool = True, say: Progres
         temperatures[key] = t
         biases[key] = b
         calibrated = torch.softmax(lg / t + torch.tensor(b), -1)
-        calibration[key] = {
+        report[key] = {
             "temperature": t,
             "bias": b,
             "ece_before": expected_calibration_error(torch.softmax(lg, -1), y),
@@ -595,19 +654,81 @@ def train(config: TrainingConfig, out: Path, progress: bool = True, say: Progres
             "macro_f1_after": _macro_f1(calibrated.argmax(-1), y, lg.shape[-1]),
             "n": len(y),
         }
-    say("calibration: " + ", ".join(
-        f"{k} T={v['temperature']:.2f} ECE {v['ece_before']:.3f}->{v['ece_after']:.3f}" for k, v in calibration.items()))
+    return Calibration(temperatures, biases, report)
+
+
+def record_seed_gold(out: Path, metrics: dict, say: Progress) -> None:
+    """Seed gold figures of the saved model, added to its metrics.json (a test set: never fed back)."""
+    test = seed_gold_figures(out)
+    if not test:
+        return
+    metrics["test_seed_gold"] = test
+    stored = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    stored["test_seed_gold"] = test
+    with atomic_writer(out / "metrics.json") as handle:
+        json.dump(stored, handle, indent=2, default=float)
+    say("seed gold (test set, never used for selection): " + ", ".join(
+        f"{k}={v:.3f}" for k, v in test.items() if isinstance(v, float)))
+
+
+def configure_runtime(config: TrainingConfig) -> None:
+    from transformers.utils import logging as hf_logging
+
+    set_seed(config.seed)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()  # the per-load "Loading weights" bar is noise in every command
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def train(config: TrainingConfig, out: Path, progress: bool = True, say: Progress | None = None) -> dict:
+    """Load the data, fine-tune, keep the best epoch, calibrate, choose the framing boost, save, and
+    report the seed gold beside the weights."""
+    say = say or (lambda msg: print(msg, flush=True))
+    started = time.time()
+    configure_runtime(config)
+    standard = load_label_standard(labels_dir())
+    pools: dict[str, list[dict]] = {}
+    train_rows, valid_rows, hashes = load_training_data(config, standard, say, pools)
+    # A readout only for a convention with training data: an untrained one would answer at random.
+    conventions = tuple(c for c in FOREIGN_CONVENTIONS if config.dse_readout and train_rows.get(c))
+    tokenizer, model, base = build_encoder(config, standard, conventions)
+    training_set = build_training_set(config, train_rows, pools, tokenizer, conventions)
+    losses_fn = build_losses(training_set.epoch_items(1), standard, config, say)
+    steps_per_epoch = math.ceil(len(training_set.epoch_items(1)) / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    if config.steps_limit:
+        total_steps = min(total_steps, config.steps_limit)
+    optimizer, scheduler = build_optimizer(model, config, total_steps)
+    precision = training_precision(config)
+    say(f"training precision: {precision}" + (" (autocast; weights, validation and inference fp32)"
+                                              if precision == "bf16" else ""))
+    meta = model_meta(standard, config, conventions)
+    engine = TransformerEngine(model, tokenizer, meta)
+    engine.batch_size = config.eval_batch_size
+    loop = run_epochs(model, tokenizer, training_set, valid_rows, engine, losses_fn, optimizer, scheduler, config,
+                      standard, precision, total_steps, started, progress, say)
+    model.load_state_dict(loop.best.state)
+    model.eval()
+    calibration = calibrate(loop.best.results, conventions, config)
+    say("calibration: " + ", ".join(f"{k} T={v['temperature']:.2f} ECE {v['ece_before']:.3f}->{v['ece_after']:.3f}"
+                                    for k, v in calibration.report.items()))
     minutes = (time.time() - started) / 60
     metrics = {
-        "best_epoch": best[2],
-        "selection_metric": best[0],
-        "history": history,
-        "validation": _summary(results),
-        "calibration": calibration,
-        "ece": calibration.get("stance", {}).get("ece_after"),
+        "best_epoch": loop.best.epoch,
+        "selection_metric": loop.best.score,
+        "history": loop.history,
+        "validation": _summary(loop.best.results),
+        "calibration": calibration.report,
+        "ece": calibration.report.get("stance", {}).get("ece_after"),
         "training_minutes": round(minutes, 2),
         "training_precision": precision,
-        "steps": step,
+        "steps": loop.steps,
+        "planned_steps": total_steps,
+        "complete": not loop.stopped_by_clock,
+        "incomplete_reason": (f"the wall-clock guard of {config.max_minutes} min stopped the loop at step "
+                              f"{loop.steps} of {total_steps}" if loop.stopped_by_clock else None),
         "data": {origin: len(rows) for origin, rows in train_rows.items()},
         "validation_data": {origin: len(rows) for origin, rows in valid_rows.items()},
         "licence_note": (
@@ -617,8 +738,8 @@ def train(config: TrainingConfig, out: Path, progress: bool = True, say: Progres
     meta.update({
         "name": out.name or "stancelens",
         "version": f"{standard.version}+{time.strftime('%Y%m%d%H%M%S', time.gmtime())}",
-        "temperature": temperatures,
-        "bias": biases,
+        "temperature": calibration.temperatures,
+        "bias": calibration.biases,
         "base_model": str(base),
         "label_standard": standard.version,
         "seed": config.seed,
@@ -633,17 +754,7 @@ def train(config: TrainingConfig, out: Path, progress: bool = True, say: Progres
             + ", ".join(f"x{k} {v:.3f}" for k, v in boost["macro_f1_by_boost"].items()) + ")")
     save_model(out, model, tokenizer, meta, config, hashes, metrics)
     say(f"saved {out} in {minutes:.1f} min")
-    test = seed_gold_figures(out)
-    if test:
-        metrics["test_seed_gold"] = test
-        from stancelens.model.files import atomic_writer
-
-        stored = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
-        stored["test_seed_gold"] = test
-        with atomic_writer(out / "metrics.json") as handle:
-            json.dump(stored, handle, indent=2, default=float)
-        say("seed gold (test set, never used for selection): " + ", ".join(
-            f"{k}={v:.3f}" for k, v in test.items() if isinstance(v, float)))
+    record_seed_gold(out, metrics, say)
     return metrics
 
 
@@ -652,9 +763,6 @@ def seed_gold_figures(model_dir: Path) -> dict | None:
     gold = labels_dir() / "gold" / "seeds.jsonl"
     if not gold.exists():
         return None
-    from stancelens.model.annotation import read_annotations
-    from stancelens.model.loading import load_predictor
-    from stancelens.training.evaluate import evaluate_predictor
 
     report = evaluate_predictor(load_predictor(model_dir), list(read_annotations(gold)))
     return {k: v for k, v in report["summary"].items() if v is not None}

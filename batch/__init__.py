@@ -1,0 +1,1 @@
+"""Batch scoring: news feeds and article collections into scored tables (local or Ray), then reports."""

@@ -1,0 +1,515 @@
+"""The `stancelens` command line: one entry point for analysis, training, evaluation, serving and scoring."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from stancelens.model.loading import DEFAULT_MODEL_DIR
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="stancelens: directed stance between actors and framing of actor mentions in news text.",
+)
+
+
+# -- shared option definitions: one each, with per-command defaults where commands differ on purpose --
+
+MODEL_HELP = ("'lexicon' (rules), 'tfidf' (the baseline, trained first when missing), 'tfidf:DIR', or a trained "
+              "model directory")
+
+
+def model_option(default_text: str) -> Any:
+    """`--model`: one spec, read by `resolve_predictor` in every command."""
+    return typer.Option("--model", help=f"{MODEL_HELP} (default: {default_text}).")
+
+
+def fast_option(default_text: str) -> Any:
+    """`--fast/--fp32`: the transformer's fast path (bf16 or int8, see `stancelens bench`) or the fp32 reference."""
+    return typer.Option("--fast/--fp32", help=f"fast path (bf16 or int8) of a transformer model, or the fp32 "
+                                              f"reference (default: {default_text}; see `stancelens bench`).")
+
+
+def fast_backend_option() -> Any:
+    """`--fast-backend`: which reduced-precision encoder the fast path uses."""
+    return typer.Option("--fast-backend", help="backend of the fast path: bf16, onnx or torch (default: "
+                                               "STANCELENS_FAST_BACKEND, else bf16 where the CPU has bf16 units, "
+                                               "else onnx).")
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code)
+
+
+def _read_inputs(files: list[str]) -> list[tuple[str, str]]:
+    """(doc_id, text) for each file, '-' meaning standard input; directories give their .txt files."""
+    from stancelens.model.files import read_text_document
+
+    docs: list[tuple[str, str]] = []
+    for name in files:
+        if name == "-":
+            data = sys.stdin.buffer.read()
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                _fail(f"<stdin>: expected UTF-8 text, found an undecodable byte at {exc.start}; convert it to UTF-8")
+            if not text.strip():
+                _fail("<stdin>: expected a document with text, found nothing; pipe a document in")
+            docs.append(("stdin", text))
+            continue
+        path = Path(name)
+        if path.is_dir():
+            paths = sorted(path.glob("*.txt"))
+            if not paths:
+                _fail(f"{path}: expected a folder with .txt documents, found none")
+        elif path.exists():
+            paths = [path]
+        else:
+            _fail(f"{path}: no such file; give a .txt document, a folder of them, or - for stdin")
+        for p in paths:
+            try:
+                docs.append((p.stem, read_text_document(p)))
+            except ValueError as exc:
+                _fail(str(exc))
+    return docs
+
+
+@app.command()
+def analyze(
+    files: Annotated[list[str], typer.Argument(help="UTF-8 text documents, folders of .txt files, or - for stdin.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output JSONL in the annotation format.")],
+    model: Annotated[str, model_option("lexicon")] = "lexicon",
+    batch_size: Annotated[int, typer.Option(min=1, help="Documents per prediction batch.")] = 16,
+    fast: Annotated[bool, fast_option("fp32")] = False,
+) -> None:
+    """Annotate documents: sentences, actor mentions, framing and ordered pairs with stance."""
+    from tqdm import tqdm
+
+    from stancelens.model.annotation import write_annotations
+    from stancelens.model.predictor import DocumentInput
+
+    docs = _read_inputs(files)
+    predictor = resolve_predictor(model, fast)
+    results = []
+    with tqdm(total=len(docs), desc="documents", unit="doc", disable=None) as bar:
+        for i in range(0, len(docs), batch_size):
+            chunk = [DocumentInput(d, t) for d, t in docs[i : i + batch_size]]
+            results.extend(predictor.annotate(chunk))
+            bar.update(len(chunk))
+    n = write_annotations(results, out)
+    pairs = sum(len(s.pairs) for d in results for s in d.sentences)
+    mentions = sum(len(s.mentions) for d in results for s in d.sentences)
+    typer.echo(f"wrote {n} documents, {mentions} mentions, {pairs} ordered pairs to {out}")
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="Annotation JSONL files to check against the schema.")],
+) -> None:
+    """Check annotation files: schema, offsets, labels and actor ids, with file/line/field on error."""
+    from stancelens.model.annotation import AnnotationFileError, read_annotations
+    from stancelens.model.validation import check_labels
+
+    for path in files:
+        try:
+            docs = list(read_annotations(path))
+            check_labels(docs, str(path))
+        except AnnotationFileError as exc:
+            _fail(str(exc))
+        typer.echo(f"{path}: ok ({len(docs)} documents)")
+
+
+@app.command()
+def schema(
+    out: Annotated[Path | None, typer.Option(help="Write the JSON Schema here instead of stdout.")] = None,
+) -> None:
+    """Print the JSON Schema of the annotation format."""
+    from stancelens.model.annotation import json_schema
+
+    text = json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
+    if out:
+        out.write_text(text, encoding="utf-8")
+    else:
+        typer.echo(text, nl=False)
+
+
+DEFAULT_CONFIG = Path("training/configs/default.yaml")
+
+
+def _packaged_config() -> Path:
+    from importlib import resources
+
+    return Path(str(resources.files("stancelens.training") / "configs" / "default.yaml"))
+
+
+def _config(config: Path | None, **overrides):
+    from stancelens.training.config import TrainingConfig
+
+    try:
+        if config is None:
+            config = DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else _packaged_config()
+        return TrainingConfig.from_yaml(config, **overrides)
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def train(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write (atomically).")] = DEFAULT_MODEL_DIR,
+    config: Annotated[Path | None, typer.Option(help="Training config YAML (default: training/configs/default.yaml).")] = None,
+    base_model: Annotated[str | None, typer.Option(help="Local Hugging Face encoder directory (default: all-MiniLM-L6-v2).")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Override the config's epochs.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override the config's seed.")] = None,
+) -> None:
+    """Fine-tune the stance and framing transformer and write an HF-format model directory."""
+    from stancelens.training.trainer import TrainingError
+    from stancelens.training.trainer import train as run_training
+
+    cfg = _config(config, base_model=base_model, epochs=epochs, seed=seed)
+    try:
+        metrics = run_training(cfg, out)
+    except (TrainingError, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    typer.echo(json.dumps({"out": str(out), "best_epoch": metrics["best_epoch"],
+                           "training_minutes": metrics["training_minutes"]}))
+
+
+@app.command("train-baseline")
+def train_baseline(
+    out: Annotated[Path, typer.Option("--out", "-o")] = Path("models/tfidf"),
+    config: Annotated[Path | None, typer.Option(help="Training config YAML: the same data as the transformer.")] = None,
+) -> None:
+    """Train the TF-IDF + logistic-regression baseline on the transformer's training data."""
+    from stancelens.training.baselines import train_tfidf
+
+    try:
+        train_tfidf(_config(config), out)
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+TFIDF_DIR = Path("models/tfidf")
+
+
+def resolve_predictor(model: str | None, fast: bool = False, backend: str | None = None):
+    """The one model-spec parser of every command: None is the default model (trained first when missing,
+    unless STANCELENS_NO_AUTO_TRAIN is set), 'tfidf' the baseline (trained first when missing), else what
+    `load_predictor` reads ('lexicon', 'tfidf:DIR', a model directory)."""
+    from stancelens.model.loading import load_predictor
+
+    spec = resolve_model_spec(model)
+    try:
+        return load_predictor(spec, fast=fast, backend=backend if fast else None)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+
+
+def resolve_model_spec(model: str | None) -> str:
+    """The spec that `load_predictor` reads, training the default model or the TF-IDF baseline first where
+    they are asked for and missing."""
+    if model is None or Path(model) == DEFAULT_MODEL_DIR:
+        _ensure_default_model()
+        return str(DEFAULT_MODEL_DIR)
+    if model == "tfidf":
+        if not (TFIDF_DIR / "tfidf.joblib").exists():
+            typer.echo(f"{TFIDF_DIR} is missing: training the TF-IDF baseline first", err=True)
+            from stancelens.training.baselines import train_tfidf
+
+            train_tfidf(_config(None), TFIDF_DIR, say=lambda m: typer.echo(m, err=True))
+        return str(TFIDF_DIR)
+    return model
+
+
+@app.command()
+def evaluate(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report directory: report.json, report.md, PNGs.")],
+    gold: Annotated[list[Path] | None, typer.Option("--gold", help="Gold annotations (JSONL, Label Studio JSON or CSV); repeat for agreement.")] = None,
+    pred: Annotated[Path | None, typer.Option("--pred", help="Predictions to score against one --gold.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help=f"Score a model: {MODEL_HELP}.")] = None,
+    dse: Annotated[Path | None, typer.Option(help="DSE folder or valid.txt: also report DSE's 5-class F1.")] = None,
+    seesaw: Annotated[Path | None, typer.Option(help="SEESAW folder: also report stance F1 on its validation split.")] = None,
+    real_news: Annotated[list[str] | None, typer.Option("--real-news", help="dev or test (repeatable): stance on that "
+                                                        "half of the DSE valid lines relabelled under our codebook "
+                                                        "(read from $STANCELENS_DATA/dse; test is for reporting, "
+                                                        "never for choices).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
+    documents: Annotated[Path | None, typer.Option(help="Folder of <doc_id>.txt: the texts of CSV annotations.")] = None,
+    fast: Annotated[bool, fast_option("fp32")] = False,
+) -> None:
+    """Model against gold, predictions against gold, or annotators against each other."""
+    from stancelens.training.annotation_io import load_any, load_sets
+    from stancelens.training.evaluate import evaluation_report, write_report
+
+    gold = gold or []
+    try:
+        # A Label Studio export may hold several annotators: each is a set of its own for agreement.
+        gold_sets = [s for g in gold for s in (load_sets(g, documents) if pred is None and model is None
+                                                 else [load_any(g, documents)])]
+        predicted = load_any(pred, documents) if pred is not None else None
+    except ValueError as exc:
+        _fail(str(exc))
+    if predicted is None and model is None and len(gold_sets) < 2 and not real_news:
+        _fail("expected --model (with --gold/--dse/--seesaw), --gold with --pred, or two or more --gold files")
+    if predicted is not None and len(gold_sets) != 1:
+        _fail(f"--pred needs exactly one --gold to compare with, found {len(gold_sets)}")
+    predictor = resolve_predictor(model, fast) if model is not None and predicted is None else None
+    names = [s.name for s in gold_sets]
+    if len(set(names)) < len(names):
+        names = [f"{k + 1}:{n}" for k, n in enumerate(names)]
+    splits = list(real_news or [])
+    for split in splits:
+        if split not in ("dev", "test"):
+            _fail(f"--real-news: expected dev or test, found {split!r}")
+    if splits and predictor is None:
+        _fail("--real-news scores a model: give --model too")
+    dse_dir = _config(None).resolve_path("${STANCELENS_DATA}/dse") if splits else None
+    try:
+        report, kind = evaluation_report(gold_sets, names, predicted, predictor, dse, seesaw, splits, dse_dir)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    write_report(report, out, kind)
+    if kind == "model":
+        result = report["summary"]
+    else:
+        result = {f"{task}.alpha": t["krippendorff_alpha"] for task, t in report["tasks"].items()}
+    if report["skipped_items"]:
+        typer.echo(f"{len(report['skipped_items'])} items could not be used; report.json lists them (skipped_items)",
+                   err=True)
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        for key, value in result.items():
+            typer.echo(f"{key}: {value if value is None else round(value, 4)}")
+        typer.echo(f"report: {out / 'report.md'}")
+
+
+@app.command("export-labelstudio")
+def export_labelstudio(
+    pred: Annotated[Path, typer.Argument(help="Annotations (usually predictions) in the JSONL annotation format.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Label Studio tasks JSON with pre-annotations.")],
+    config: Annotated[Path | None, typer.Option(help="Also write the labelling configuration XML here.")] = None,
+) -> None:
+    """Label Studio tasks with the model's predictions as pre-annotations (labels/label-studio/config.xml)."""
+    from stancelens.training.annotation_io import load_any
+    from stancelens.training.labelstudio import labeling_config, to_tasks, write_tasks
+
+    try:
+        tasks = to_tasks(load_any(pred))
+    except ValueError as exc:
+        _fail(str(exc))
+    write_tasks(tasks, out)
+    if config is not None:
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(labeling_config(), encoding="utf-8")
+    typer.echo(f"wrote {len(tasks)} tasks to {out}; import them into a project set up with "
+               f"{config or 'labels/label-studio/config.xml'}")
+
+
+@app.command()
+def select(
+    results: Annotated[Path, typer.Argument(help="Predictions: annotation JSONL, or the parquet of `stancelens score`.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Label Studio tasks JSON, one sentence per task.")],
+    n: Annotated[int, typer.Option(min=1, help="How many sentences to pick.")] = 200,
+    per_pair: Annotated[int, typer.Option(min=1, help="At most this many per ordered actor pair.")] = 5,
+    per_source: Annotated[int, typer.Option(min=1, help="At most this many per outlet (else per document).")] = 3,
+) -> None:
+    """Pick the sentences the model is least certain about, spread over actor pairs and sources."""
+    from stancelens.batch.tables import mentions_path
+    from stancelens.training.annotation_io import load_any
+    from stancelens.training.labelstudio import write_tasks
+    from stancelens.training.selection import candidates_from_annotations, candidates_from_parquet, select, tasks_for
+
+    try:
+        if results.suffix.lower() == ".parquet":
+            candidates = candidates_from_parquet(results, mentions_path(results))
+        else:
+            candidates = candidates_from_annotations(load_any(results))
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+    chosen, stats = select(candidates, n, per_pair, per_source)
+    write_tasks(tasks_for(chosen), out)
+    typer.echo(json.dumps({"out": str(out), **stats}))
+
+
+def _ensure_default_model() -> None:
+    """Train the default model when it is missing, so that the main job works from a fresh clone;
+    STANCELENS_NO_AUTO_TRAIN=1 refuses instead."""
+    if (DEFAULT_MODEL_DIR / "stancelens.json").exists():
+        return
+    if os.environ.get("STANCELENS_NO_AUTO_TRAIN"):
+        _fail(f"no --model given and {DEFAULT_MODEL_DIR} does not exist; train it with "
+              f"`stancelens train --out {DEFAULT_MODEL_DIR}`, or pass --model lexicon (rules) or a model directory")
+    typer.echo(f"{DEFAULT_MODEL_DIR} is missing: training the default model first (set "
+               "STANCELENS_NO_AUTO_TRAIN=1 to refuse instead)", err=True)
+    from stancelens.training.trainer import TrainingError
+    from stancelens.training.trainer import train as run_training
+
+    try:
+        run_training(_config(None), DEFAULT_MODEL_DIR)
+    except (TrainingError, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def serve(
+    model: Annotated[str | None, model_option(f"{DEFAULT_MODEL_DIR}, trained first when missing")] = None,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    workers_threads: Annotated[int | None, typer.Option("--threads", help="torch CPU threads.")] = None,
+    no_micro_batching: Annotated[bool, typer.Option("--no-micro-batching", help="Serve requests one by one.")] = False,
+    fast: Annotated[bool | None, fast_option("STANCELENS_FAST, else fp32")] = None,
+    fast_backend: Annotated[str | None, fast_backend_option()] = None,
+) -> None:
+    """Serve the HTTP API and the web page (limits: STANCELENS_* variables, see the README)."""
+    import uvicorn
+
+    from stancelens.serve.app import create_app
+    from stancelens.serve.observability import configure_logging
+    from stancelens.serve.settings import Settings
+
+    spec = resolve_model_spec(model if model is not None else os.environ.get("STANCELENS_MODEL") or None)
+    try:
+        settings = Settings.from_env(model=spec, threads=workers_threads,
+                                     micro_batching=False if no_micro_batching else None, fast=fast,
+                                     fast_backend=fast_backend)
+    except ValueError as exc:
+        _fail(str(exc))
+    if settings.threads:
+        import torch
+
+        torch.set_num_threads(settings.threads)
+    configure_logging()
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)
+
+
+@app.command()
+def score(
+    inputs: Annotated[list[str], typer.Argument(
+        help="RSS/Atom feeds (files or http(s) URLs), JSONL/CSV of articles, folders of .txt/.html, or - for stdin.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Pair rows; mention rows go beside it (s.parquet → "
+                                      "s.mentions.parquet), errors to RESULTS.errors.jsonl.")],
+    fmt: Annotated[str | None, typer.Option("--format", help="parquet, jsonl or csv (default: from --out's "
+                                            "extension, else parquet).")] = None,
+    model: Annotated[str | None, model_option(f"{DEFAULT_MODEL_DIR}, trained first when missing")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Documents per prediction batch.")] = 16,
+    runner: Annotated[str, typer.Option("--runner", "--engine", help="local (this process) or ray (a Ray Data "
+                                        "actor pool).")] = "local",
+    workers: Annotated[int | None, typer.Option(min=1, help="Ray actors (default: the cluster's CPUs).")] = None,
+    ray_address: Annotated[str | None, typer.Option(help="Existing Ray cluster, e.g. ray://head:10001 "
+                                                    "(default: $RAY_ADDRESS, else a local Ray).")] = None,
+    checkpoint_docs: Annotated[int, typer.Option(min=1, help="Commit a checkpoint part every N documents.")] = 1000,
+    checkpoint_seconds: Annotated[float, typer.Option(min=0.0, help="... or every S seconds.")] = 60.0,
+    id_field: Annotated[str | None, typer.Option(help="Article tables: id column (default id/doc_id/guid).")] = None,
+    text_field: Annotated[str | None, typer.Option(help="Text column (default text/content/body/article).")] = None,
+    title_field: Annotated[str | None, typer.Option(help="Title column (default title/headline).")] = None,
+    url_field: Annotated[str | None, typer.Option(help="URL column (default url/link).")] = None,
+    source_field: Annotated[str | None, typer.Option(help="Outlet column (default source/outlet/publisher).")] = None,
+    date_field: Annotated[str | None, typer.Option(help="Date column (default date/published/published_at).")] = None,
+    fast: Annotated[bool | None, fast_option("the fast path where it is bf16, which holds the accuracy bounds of "
+                                             "`stancelens bench`; fp32 where it would be int8")] = None,
+) -> None:
+    """Score news feeds and article collections into pair and mention tables; resumable after a crash."""
+    if fast is None:
+        from stancelens.model.precision import FAST_BACKEND
+
+        fast = FAST_BACKEND == "bf16"
+    from stancelens.batch.feeds import FieldMap, InputReader
+    from stancelens.batch.runners import LocalRunner, RayRunner
+    from stancelens.batch.scoring import ScoreRun
+    from stancelens.batch.tables import ScoringError, infer_format
+
+    if runner not in ("local", "ray"):
+        _fail(f"--runner: expected local or ray, found {runner!r}")
+    try:
+        infer_format(out, fmt)
+    except ScoringError as exc:
+        _fail(str(exc))
+    spec = resolve_model_spec(model)
+    predictor = resolve_predictor(spec, fast)
+    fields = FieldMap(id=id_field, text=text_field, title=title_field, url=url_field, source=source_field,
+                      date=date_field)
+    scorer = (RayRunner(spec, workers=workers, address=ray_address, fast=fast) if runner == "ray"
+              else LocalRunner(predictor))
+    run = ScoreRun(inputs, out, predictor, scorer, fmt, batch_size, InputReader(fields),
+                   checkpoint_docs, checkpoint_seconds)
+    try:
+        summary = run.run()
+    except ScoringError as exc:
+        _fail(str(exc))
+    typer.echo(summary.line())
+
+
+@app.command()
+def report(
+    results: Annotated[Path, typer.Argument(help="Pair rows written by `stancelens score` (mentions are read "
+                                            "from beside it).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder: index.html, PNG plots, CSV/HTML tables.")],
+    period: Annotated[str, typer.Option(help="Time bucket for stance over time: week or month.")] = "month",
+    top: Annotated[int, typer.Option(min=1, help="Pairs/actors plotted (by number of rows).")] = 6,
+) -> None:
+    """Aggregate scored results: stance share per pair over time and per outlet, framing per actor and outlet."""
+    from stancelens.batch.report import ReportError, build_report
+
+    try:
+        index = build_report(results, out, period=period, top=top)
+    except ReportError as exc:
+        _fail(str(exc))
+    typer.echo(f"report: {index}")
+
+
+@app.command()
+def bench(
+    model: Annotated[Path, typer.Option(help="Trained model directory.")] = DEFAULT_MODEL_DIR,
+    docs: Annotated[int | None, typer.Option(min=1, help="Documents (default: the 5 seeds and the 20 bench "
+                                             "documents; more repeat them).")] = None,
+    repeats: Annotated[int, typer.Option(min=1, help="Timed runs per row; the table shows medians.")] = 3,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Also write the results as JSON.")] = None,
+    fast_backend: Annotated[str | None, fast_backend_option()] = None,
+    dse: Annotated[Path | None, typer.Option(help="DSE valid.txt for the accuracy check (default: "
+                                             "$STANCELENS_DATA/dse/valid.txt).")] = None,
+    accuracy: Annotated[bool, typer.Option(help="Check the fast path against fp32 on seed gold and DSE.")] = True,
+    serve: Annotated[str | None, typer.Option("--serve", help="Instead: load-test the service at this URL.")] = None,
+    clients: Annotated[int, typer.Option(min=1, help="--serve: concurrent clients.")] = 32,
+    requests: Annotated[int, typer.Option(min=1, help="--serve: requests in all.")] = 640,
+    threads: Annotated[int | None, typer.Option(min=1, help="CPU threads for torch and ONNX Runtime (default: "
+                                                "torch's, one per core).")] = None,
+) -> None:
+    """Throughput, latency and memory of the naive HF pipeline, the predictor fp32 and the fast path."""
+    from stancelens.bench.load import run_serve
+    from stancelens.bench.speed import run_bench
+
+    if serve is not None:
+        result = run_serve(serve, clients, max(requests, clients),
+                           model if (model / "stancelens.json").exists() else None, say=typer.echo)
+        if out is not None:
+            from stancelens.model.files import atomic_writer
+
+            with atomic_writer(out, "w") as handle:
+                handle.write(json.dumps(result, indent=2) + "\n")
+        return
+    from stancelens.model.precision import BACKENDS, backend_choices
+
+    if fast_backend is not None and fast_backend not in BACKENDS:
+        _fail(f"--fast-backend: expected {backend_choices()}, found {fast_backend!r}")
+    if not (model / "stancelens.json").exists():
+        _fail(f"model {model}: expected a trained model directory with stancelens.json, found none; train one "
+              f"with `stancelens train --out {model}` or pass --model DIR")
+    try:
+        run_bench(model, docs, repeats, out, fast_backend, dse, accuracy, threads=threads, say=typer.echo)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

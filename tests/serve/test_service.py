@@ -1,0 +1,188 @@
+"""The HTTP service against real predictors (the lexicon rules and the test-trained transformer)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from stancelens.model.lexicon import LexiconEngine
+from stancelens.model.predictor import Predictor
+from stancelens.serve.app import create_app
+from stancelens.serve.settings import Settings
+from tests.helpers import ready_client
+
+EXAMPLE = {"documents": [{"id": "x", "text": "Moscow hosted a Hamas delegation. Netanyahu called Hamas terrorists."}]}
+
+
+client_for = ready_client
+
+
+@pytest.fixture(scope="module")
+def lexicon_client():
+    client = client_for(Predictor(LexiconEngine()))
+    yield client
+    client.__exit__(None, None, None)
+
+
+def test_issue_example_returns_russia_hamas_and_both_framings(lexicon_client):
+    body = lexicon_client.post("/v1/analyze", json=EXAMPLE).json()
+    doc = body["documents"][0]
+    pairs = {(p["source"], p["target"]) for s in doc["sentences"] for p in s["pairs"]}
+    assert ("russia", "hamas") in pairs and ("hamas", "russia") in pairs
+    hamas = [m for s in doc["sentences"] for m in s["mentions"] if m["actor"] == "hamas"]
+    assert len(hamas) == 2
+    assert hamas[0]["framing"]["label"] == "none"
+    second = hamas[1]["framing"]
+    assert (second["label"], second["voice"], second["speaker"], second["term"]["text"]) == (
+        "terrorist", "quoted", "israel", "terrorists")
+    assert set(second["probs"]) == {"terrorist", "militant", "extremist", "resistance", "occupier", "regime",
+                                    "political", "none"}
+    assert {r["source"] for r in doc["rollup"]} >= {"russia", "hamas", "israel"}
+    assert body["model"]["name"] == "lexicon"
+
+
+def test_single_text_labels_actors_and_health(lexicon_client):
+    r = lexicon_client.post("/v1/analyze", json={"text": "Putin praised Abbas.", "actors": ["russia", "palestinian_authority"]})
+    assert r.status_code == 200, r.text
+    assert lexicon_client.get("/v1/labels").json()["stance"] == ["support", "oppose", "neutral"]
+    assert any(a["id"] == "hamas" for a in lexicon_client.get("/v1/actors").json()["actors"])
+    assert lexicon_client.get("/health/live").status_code == 200
+    assert "stancelens_requests_total" in lexicon_client.get("/metrics").text
+
+
+def test_stance_with_own_spans_and_actor_ids(lexicon_client):
+    r = lexicon_client.post("/v1/stance", json={"sentence": "Moscow condemned the Israeli strikes.",
+                                                "source": {"actor": "russia"}, "target": {"actor": "israel"}})
+    assert r.status_code == 200, r.text
+    assert r.json()["stance"] == "oppose"
+    r = lexicon_client.post("/v1/stance", json={"sentence": "Acme Corp praised Globex.",
+                                                "source": {"span": {"start": 0, "end": 9}},
+                                                "target": {"span": {"start": 18, "end": 24}}})
+    assert r.status_code == 200, r.text
+    assert r.json()["target_spans"] == [{"start": 18, "end": 24}]
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "code", "field"),
+    [
+        ({"text": "   "}, 422, "invalid_request", None),
+        ({"text": 5}, 422, "invalid_request", "text"),
+        ({}, 422, "invalid_request", None),
+        ({"documents": [{"id": "a", "text": "x"}], "actors": ["atlantis"]}, 422, "unknown_actor", "actors[0]"),
+        ({"documents": [{"id": "a", "text": "x"}], "tasks": ["poetry"]}, 422, "invalid_request", "tasks.0"),
+        ({"documents": [{"id": "a", "text": "x"}, {"id": "a", "text": "y"}]}, 422, "invalid_request", None),
+    ],
+)
+def test_bad_requests_are_4xx_with_the_error_shape(lexicon_client, payload, status, code, field):
+    r = lexicon_client.post("/v1/analyze", json=payload)
+    assert r.status_code == status, r.text
+    error = r.json()["error"]
+    assert error["code"] == code and error["field"] == field and error["message"]
+
+
+def test_invalid_utf8_is_a_4xx(lexicon_client):
+    r = lexicon_client.post("/v1/analyze", content=b'{"text": "Moscow \xff\xfe"}',
+                            headers={"content-type": "application/json"})
+    assert 400 <= r.status_code < 500
+    assert "UTF-8" in r.json()["error"]["message"]
+
+
+def test_limits_name_the_limit_and_the_size():
+    client = client_for(Predictor(LexiconEngine()), max_body_bytes=500, max_documents=2, max_chars_per_document=100,
+                        max_sentences_per_request=3)
+    try:
+        r = client.post("/v1/analyze", json={"text": "a" * 600})
+        assert r.status_code == 413 and "at most 500 bytes" in r.json()["error"]["message"]
+        r = client.post("/v1/analyze", json={"documents": [{"id": str(i), "text": "Hi."} for i in range(3)]})
+        assert r.status_code == 422 and "at most 2 documents" in r.json()["error"]["message"]
+        assert "found 3" in r.json()["error"]["message"]
+        r = client.post("/v1/analyze", json={"text": "b" * 150})
+        assert r.status_code == 422 and r.json()["error"]["code"] == "document_too_long"
+        r = client.post("/v1/analyze", json={"text": "One. Two. Three. Four."})
+        assert r.status_code == 422 and "found 4" in r.json()["error"]["message"]
+    finally:
+        client.__exit__(None, None, None)
+
+
+def test_api_key_protects_v1_but_not_health():
+    client = client_for(Predictor(LexiconEngine()), api_key="s3cret", rate_limit_per_minute=3)
+    try:
+        assert client.post("/v1/analyze", json=EXAMPLE).status_code == 401
+        assert client.post("/v1/analyze", json=EXAMPLE, headers={"authorization": "Bearer nope"}).status_code == 401
+        ok = {"authorization": "Bearer s3cret"}
+        assert client.post("/v1/analyze", json=EXAMPLE, headers=ok).status_code == 200
+        assert client.get("/health/ready").status_code == 200
+        assert client.get("/metrics").status_code == 200
+        client.get("/v1/labels", headers=ok)
+        client.get("/v1/actors", headers=ok)
+        r = client.get("/v1/labels", headers=ok)
+        assert r.status_code == 429 and "Retry-After" in r.headers
+    finally:
+        client.__exit__(None, None, None)
+
+
+def test_ready_is_503_until_the_model_is_loaded(tmp_path):
+    app = create_app(Settings(model=str(tmp_path / "missing")))
+    with TestClient(app) as client:
+        for _ in range(100):
+            r = client.get("/health/ready")
+            if "failed" in r.text:
+                break
+            time.sleep(0.05)
+        assert r.status_code == 503 and "no such directory" in r.json()["error"]["message"]
+        assert client.post("/v1/analyze", json=EXAMPLE).status_code == 503
+
+
+def test_full_queue_answers_503_with_retry_after():
+    class SlowEngine(LexiconEngine):
+        def classify(self, pairs, mentions):
+            time.sleep(0.3)
+            return super().classify(pairs, mentions)
+
+    app = create_app(Settings(queue_size=1, max_batch_documents=1, max_wait_ms=0), predictor=Predictor(SlowEngine()))
+
+    async def run():
+        async with app.router.lifespan_context(app):
+            await asyncio.sleep(0.1)
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                return await asyncio.gather(*[client.post("/v1/analyze", json=EXAMPLE) for _ in range(6)])
+
+    responses = asyncio.run(run())
+    codes = sorted(r.status_code for r in responses)
+    assert 200 in codes and 503 in codes
+    refused = next(r for r in responses if r.status_code == 503)
+    assert refused.headers["retry-after"] == "1" and refused.json()["error"]["code"] == "overloaded"
+
+
+def test_micro_batched_concurrent_requests_equal_single_requests(tiny_predictor, root):
+    texts = [p.read_text(encoding="utf-8")[:1500] for p in sorted((root / "seeds").glob("*.txt"))]
+    texts += ["Moscow hosted a Hamas delegation. Netanyahu called Hamas terrorists.", "Iran armed Hezbollah."]
+    app = create_app(Settings(max_batch_documents=32, max_wait_ms=50), predictor=tiny_predictor)
+
+    async def run():
+        async with app.router.lifespan_context(app):
+            await asyncio.sleep(0.1)
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t", timeout=60) as client:
+                single = [(await client.post("/v1/analyze", json={"text": t})).json() for t in texts]
+                together = await asyncio.gather(*[client.post("/v1/analyze", json={"text": t}) for t in texts])
+                metrics = (await client.get("/metrics")).text
+                return single, [r.json() for r in together], metrics
+
+    single, together, metrics = asyncio.run(run())
+    for a, b in zip(single, together):
+        da, db = a["documents"][0], b["documents"][0]
+        for sa, sb in zip(da["sentences"], db["sentences"]):
+            assert [p["stance"] for p in sa["pairs"]] == [p["stance"] for p in sb["pairs"]]
+            assert [m["framing"]["label"] for m in sa["mentions"]] == [m["framing"]["label"] for m in sb["mentions"]]
+            for pa, pb in zip(sa["pairs"], sb["pairs"]):
+                assert pa["probs"] == pytest.approx(pb["probs"], abs=1e-4)
+    # At least one model batch held more than one request's document.
+    assert 'stancelens_batch_documents_bucket{le="1.0"}' in metrics
+    count = float(metrics.split("stancelens_batch_documents_count ")[1].split()[0])
+    assert count < 2 * len(texts)

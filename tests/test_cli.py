@@ -1,0 +1,78 @@
+"""Bad input gets an error that names the file, the line, the field, and what was expected."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from stancelens.cli import app
+from stancelens.model.annotation import AnnotationFileError, read_annotations
+from tests.helpers import GOLD
+
+
+def _good_line() -> dict:
+    return json.loads(GOLD.read_text(encoding="utf-8").splitlines()[0])
+
+
+def test_invalid_json_names_the_line(tmp_path):
+    path = tmp_path / "a.jsonl"
+    path.write_text(json.dumps(_good_line()) + "\n{not json\n", encoding="utf-8")
+    with pytest.raises(AnnotationFileError, match=r"a\.jsonl, line 2, field '\(line\)': expected one JSON object"):
+        list(read_annotations(path))
+
+
+def test_missing_field_names_line_and_field(tmp_path):
+    doc = _good_line()
+    del doc["sentences"][1]["mentions"][0]["actor"]
+    path = tmp_path / "b.jsonl"
+    path.write_text(json.dumps(doc) + "\n", encoding="utf-8")
+    with pytest.raises(AnnotationFileError, match=r"line 1, field 'sentences\.1\.mentions\.0\.actor': Field required"):
+        list(read_annotations(path))
+
+
+def test_wrong_type_names_what_was_found(tmp_path):
+    doc = _good_line()
+    doc["sentences"][1]["start"] = "ten"
+    path = tmp_path / "c.jsonl"
+    path.write_text(json.dumps(doc) + "\n", encoding="utf-8")
+    with pytest.raises(AnnotationFileError, match=r"field 'sentences\.1\.start'.*found \"ten\""):
+        list(read_annotations(path))
+
+
+def test_offsets_that_do_not_match_the_text_are_rejected(tmp_path):
+    doc = _good_line()
+    doc["sentences"][1]["mentions"][0]["start"] += 1
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps(doc) + "\n", encoding="utf-8")
+    with pytest.raises(AnnotationFileError, match=r"line 1.*mention .* (text does not match|lies outside)"):
+        list(read_annotations(path))
+
+
+def test_unknown_label_is_named_by_validate(tmp_path):
+    doc = _good_line()
+    doc["sentences"][1]["pairs"][0]["stance"] = "friendly"
+    path = tmp_path / "e.jsonl"
+    path.write_text(json.dumps(doc) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code != 0
+    assert "line 1, field 'sentences[1].pairs[0].stance': expected one of ['support', 'oppose', 'neutral'], found 'friendly'" in result.output
+
+
+def test_analyze_rejects_non_utf8_and_empty_documents(tmp_path):
+    bad = tmp_path / "latin.txt"
+    bad.write_bytes("Moscow caf\xe9".encode("latin-1"))
+    result = CliRunner().invoke(app, ["analyze", str(bad), "--out", str(tmp_path / "o.jsonl")])
+    assert result.exit_code != 0 and "latin.txt: expected UTF-8 text, found an undecodable byte 0xe9" in result.output
+    empty = tmp_path / "empty.txt"
+    empty.write_text("  \n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["analyze", str(empty), "--out", str(tmp_path / "o.jsonl")])
+    assert result.exit_code != 0 and "empty.txt: expected a document with text, found an empty file" in result.output
+
+
+def test_analyze_writes_schema_valid_annotations(tmp_path, root):
+    out = tmp_path / "p.jsonl"
+    result = CliRunner().invoke(app, ["analyze", *map(str, sorted((root / "seeds").glob("*.txt"))), "--model", "lexicon",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    docs = list(read_annotations(out))
+    assert len(docs) == 5 and all(d.model.name == "lexicon" for d in docs)
