@@ -8,6 +8,7 @@ stream: it becomes an `InputError` (input, item, reason) and the next item is re
 from __future__ import annotations
 
 import calendar
+import codecs
 import csv
 import datetime as dt
 import email.utils
@@ -174,6 +175,45 @@ def _decode(data: bytes, name: str) -> str:
     return text[1:] if text.startswith("\ufeff") else text
 
 
+_META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{1,40})""", re.IGNORECASE)
+# WHATWG: a page labelled latin-1 is decoded as windows-1252 (its superset), as browsers do.
+_CHARSET_ALIASES = {"iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252", "us-ascii": "cp1252",
+                    "ascii": "cp1252", "iso8859-1": "cp1252"}
+
+
+def decode_html(data: bytes, name: str) -> tuple[str, str]:
+    """(text, encoding) of an HTML page: a byte-order mark, else the charset its <meta> declares, else UTF-8,
+    else the encoding charset-normalizer detects; undecodable bytes of a declared or detected encoding
+    become U+FFFD instead of refusing the page."""
+    for bom, codec in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if data.startswith(bom):
+            return data.decode(codec, errors="replace"), codec
+    declared = _META_CHARSET.search(data[:8192])
+    if declared:
+        label = declared.group(1).decode("ascii", "replace").strip().lower()
+        label = _CHARSET_ALIASES.get(label, label)
+        try:
+            declared_codec: str | None = codecs.lookup(label).name
+        except LookupError:
+            declared_codec = None
+        if declared_codec is not None and declared_codec not in ("utf-16-le", "utf-16-be", "utf-16"):
+            return data.decode(declared_codec, errors="replace"), declared_codec
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data[:1_000_000]).best()
+    codec = best.encoding if best is not None else "cp1252"
+    # Detectors cannot tell the Latin single-byte code pages apart on a few accented letters (é à ç read
+    # as cp1250 or latin-2); the web's legacy default for them is windows-1252 (WHATWG), so that wins.
+    if codec.replace("_", "-").startswith(("cp125", "iso8859", "iso-8859", "latin", "mac")) and codec not in (
+            "cp1251", "cp1253", "cp1255", "cp1256", "iso8859_5", "iso8859_6", "iso8859_7", "iso8859_8"):
+        codec = "cp1252"
+    return data.decode(codec, errors="replace"), codec
+
+
 def sniff(data: bytes, name: str = "") -> str:
     """The kind of an input: 'feed', 'html', 'jsonl', 'csv' or 'text', by extension, then by content."""
     suffix = Path(urlsplit(name).path if "://" in name else name).suffix.lower()
@@ -319,8 +359,8 @@ def read_html(data: bytes, name: str, item: str | None = None) -> Iterator[Artic
 
     item = item or name
     try:
-        html = _decode(data, item)
-    except ValueError as exc:
+        html, _ = decode_html(data, item)
+    except (ValueError, LookupError) as exc:
         yield InputError(name, item, str(exc))
         return
     doc = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -44,6 +45,7 @@ from stancelens.batch.tables import (
     mentions_path,
     pair_schema,
     parts_path,
+    read_table,
     write_parquet,
     write_table,
 )
@@ -70,6 +72,67 @@ class Totals:
         self.mentions += other.mentions
 
 
+# -- the output contract --------------------------------------------------------------------------
+
+OUTPUT_MODES = ("refuse", "overwrite", "append")
+_MIB = 1 << 20
+
+
+def _file_fingerprint(path: Path) -> dict:
+    """Path, size, modification time and a hash of the first and last MiB: cheap, and changes when the
+    file does (a feed that grew, an export that was replaced)."""
+    stat = path.stat()
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        digest.update(handle.read(_MIB))
+        if stat.st_size > _MIB:
+            handle.seek(max(_MIB, stat.st_size - _MIB))
+            digest.update(handle.read(_MIB))
+    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+            "head_tail_sha256": digest.hexdigest()}
+
+
+def input_fingerprint(specs: Sequence[str]) -> list[dict]:
+    """What a checkpoint was made from. Files and folders (each file) by `_file_fingerprint`; URLs and stdin
+    by name (their items are recorded by content hash in the parts as they are read)."""
+    out: list[dict] = []
+    for spec in specs:
+        path = Path(spec)
+        if spec == "-" or spec.startswith(("http://", "https://")) or not path.exists():
+            out.append({"input": spec})
+        elif path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file())
+            out.append({"input": spec, "files": [_file_fingerprint(p) for p in files]})
+        else:
+            out.append({"input": spec, **_file_fingerprint(path)})
+    return out
+
+
+def check_output(out: Path, mode: str) -> None:
+    """The output contract: existing results are never replaced silently. `refuse` (the default) stops when
+    RESULTS or its mentions file exists and no checkpoint of an unfinished run is there to resume;
+    `overwrite` replaces them; `append` adds the rows whose row_id is new."""
+    if mode not in OUTPUT_MODES:
+        raise ScoringError(f"output mode: expected one of {list(OUTPUT_MODES)}, found {mode!r}")
+    existing = [p for p in (out, mentions_path(out)) if p.exists()]
+    if mode == "refuse" and existing and not (parts_path(out) / "manifest.json").exists():
+        raise ScoringError(f"{existing[0]}: expected no earlier results at --out, found them; pass --append to add "
+                           "new rows to them, --overwrite to replace them, or choose another --out")
+
+
+def append_rows(new: pa.Table, path: Path, fmt: str) -> pa.Table:
+    """The rows of `path` followed by those of `new` whose row_id is not there yet."""
+    if not path.exists():
+        return new
+    old = read_table(path, fmt)
+    if old.num_rows == 0:
+        return new
+    known = set(old.column("row_id").to_pylist())
+    fresh = new.filter(pa.array([r not in known for r in new.column("row_id").to_pylist()], type=pa.bool_()))
+    return pa.concat_tables([old.cast(new.schema) if fmt == "parquet" else old, fresh],
+                            promote_options="permissive")
+
+
 class Checkpoint:
     """Committed parts of an unfinished run in RESULTS.parts/, and the buffer of the next part."""
 
@@ -81,6 +144,7 @@ class Checkpoint:
         framing_labels: Sequence[str],
         every_docs: int = 1000,
         every_seconds: float = 60.0,
+        inputs: list[dict] | None = None,
     ):
         self.dir = directory
         self.model = model
@@ -91,6 +155,7 @@ class Checkpoint:
             "model": model.model_dump(),
             "stance_labels": list(stance_labels),
             "framing_labels": list(framing_labels),
+            "inputs": inputs or [],
         }
         self.parts: list[dict] = []
         self.completed: set[str] = set()
@@ -132,6 +197,14 @@ class Checkpoint:
         if self.manifest.exists():
             data = json.loads(self.manifest.read_text(encoding="utf-8"))
             found = {k: data.get(k) for k in self.identity}
+            if found["inputs"] != self.identity["inputs"] and {k: v for k, v in found.items() if k != "inputs"} == {
+                    k: v for k, v in self.identity.items() if k != "inputs"}:
+                changed = [i.get("input") for i in self.identity["inputs"] if i not in (found["inputs"] or [])]
+                raise ScoringError(
+                    f"{self.dir}: expected a checkpoint of these inputs, found one of other or changed inputs "
+                    f"({', '.join(map(str, changed or ['a different list']))}); rerun the same command with the "
+                    f"same inputs to resume, or delete {self.dir} to start over"
+                )
             if found != self.identity:
                 raise ScoringError(
                     f"{self.dir}: expected a checkpoint of model {self.identity['model']}, found one of "
@@ -248,6 +321,7 @@ class ScoreRun:
     checkpoint_docs: int = 1000
     checkpoint_seconds: float = 60.0
     progress: bool | None = None  # None: a bar only on a terminal (tqdm's rule)
+    output_mode: str = "refuse"  # refuse | overwrite | append: what to do with results already at `out`
 
     def run(self) -> ScoreSummary:
         from tqdm import tqdm
@@ -257,6 +331,7 @@ class ScoreRun:
         runner = self.runner or LocalRunner(self.predictor)
         std = self.predictor.standard
         errors: list[InputError] = []
+        check_output(self.out, self.output_mode)
         with Checkpoint(
             parts_path(self.out),
             self.predictor.info,
@@ -264,6 +339,7 @@ class ScoreRun:
             std.framing,
             self.checkpoint_docs,
             self.checkpoint_seconds,
+            input_fingerprint(self.inputs),
         ) as checkpoint:
             dedup = Deduplicator()
             pending: list[tuple[int, Article]] = []
@@ -290,9 +366,15 @@ class ScoreRun:
             checkpoint.commit()
             pairs, mentions = checkpoint.tables()
             results_mentions = mentions_path(self.out)
+            if self.output_mode == "append":
+                pairs = append_rows(pairs, self.out, fmt)
+                mentions = append_rows(mentions, results_mentions, fmt)
             write_table(pairs, self.out, fmt)
             write_table(mentions, results_mentions, fmt)
+            earlier = (errors_path(self.out).read_text(encoding="utf-8")
+                       if self.output_mode == "append" and errors_path(self.out).exists() else "")
             with atomic_writer(errors_path(self.out)) as handle:
+                handle.write(earlier)
                 for error in errors:
                     handle.write(json.dumps(error.as_dict(), ensure_ascii=False) + "\n")
             make_readable(errors_path(self.out))

@@ -164,6 +164,9 @@ def parse_line(raw: str, path: str = "<string>", line: int = 1) -> DocumentAnnot
             path, line, "(line)", f"expected one JSON object per line, found invalid JSON ({exc.msg}); "
             "fix the line or remove it"
         ) from exc
+    except RecursionError as exc:
+        raise AnnotationFileError(path, line, "(line)", "expected an annotation object, found JSON nested too "
+                                  "deeply to read; fix the line or remove it") from exc
     if not isinstance(data, dict):
         raise AnnotationFileError(
             path, line, "(line)", f"expected a JSON object, found {type(data).__name__}"

@@ -39,6 +39,7 @@ class LexiconEngine:
         self.registry = registry or default_registry()
         self.framer = LexiconFramer(self.standard)
         self.info = ModelInfo(name="lexicon", version=self.standard.version, hash=None)
+        self._cues: dict[str, str | None] = {}
 
     def _probs(self, labels: Sequence[str], chosen: str, confidence: float = 0.8) -> dict[str, float]:
         rest = (1.0 - confidence) / (len(labels) - 1)
@@ -49,29 +50,47 @@ class LexiconEngine:
         best: tuple[int, str] | None = None
         for s0, s1 in item.source_spans:
             for t0, t1 in item.target_spans:
+                # Only spans within 160 characters of each other are read (checked before slicing, so a
+                # sentence with hundreds of mentions costs what its nearby pairs cost).
                 if s1 <= t0:  # source ... cue ... target (active voice)
+                    if t0 - s1 > 160:
+                        continue
                     window = text[s1:t0]
                     passive = False
                 elif t1 <= s0:  # target ... cue ... by source (passive voice)
+                    if s0 - t1 > 160:
+                        continue
                     window = text[t1:s0]
                     if not re.search(r"\bby\b", window):
                         continue
                     passive = True
                 else:
                     continue
-                if len(window) > 160:
+                found = self._window_cue(window)
+                if found is None:
                     continue
-                cues = [(m.start(), "oppose") for m in _OPPOSE.finditer(window)]
-                cues += [(m.start(), "support") for m in _SUPPORT.finditer(window)]
-                if not cues:
-                    continue
-                pos, label = min(cues)
-                if _NEGATION.search(window[max(0, pos - 12) : pos]):
-                    label = "neutral"
+                label = found
                 distance = len(window) + (20 if passive else 0)
                 if best is None or distance < best[0]:
                     best = (distance, label)
         return best[1] if best else "neutral"
+
+    def _window_cue(self, window: str) -> str | None:
+        """The label of the first cue in the text between two mentions (oppose on a tie; neutral when a
+        negation just precedes it), None without a cue. Repeated windows are read once."""
+        if window in self._cues:
+            return self._cues[window]
+        cues = [(m.start(), label) for m, label in ((_OPPOSE.search(window), "oppose"),
+                                                  (_SUPPORT.search(window), "support")) if m]
+        found = None
+        if cues:
+            pos, found = min(cues)
+            if _NEGATION.search(window[max(0, pos - 12) : pos]):
+                found = "neutral"
+        if len(self._cues) > 100_000:
+            self._cues.clear()
+        self._cues[window] = found
+        return found
 
     def classify(
         self, pairs: Sequence[PairItem], mentions: Sequence[MentionItem]
@@ -83,20 +102,19 @@ class LexiconEngine:
 
     def framing_probs(self, items: Sequence[MentionItem]) -> list[dict[str, float]]:
         out = []
-        cache: dict[str, list] = {}
+        # Per sentence: its mentions, and the rules' decisions for all of them (computed once).
+        cache: dict[str, tuple[list[RawMention], dict[tuple[int, int], str]]] = {}
         for item in items:
-            found = cache.get(item.sentence)
-            if found is None:
-                spans = [(0, len(item.sentence))]
-                found = self.registry.find_mentions(item.sentence, spans)[0]
-                cache[item.sentence] = found
-            mention = next(
-                (m for m in found if (m.start, m.end) == item.span),
-                RawMention(item.span[0], item.span[1], item.sentence[item.span[0] : item.span[1]], item.actor, item.kind, 0),
-            )
-            mentions = found if mention in found else [*found, mention]
-            decision = self.framer.frame_sentence(item.sentence, (0, len(item.sentence)), mentions)[
-                mentions.index(mention)
-            ]
-            out.append(self._probs(self.standard.framing, decision.label))
+            if item.sentence not in cache:
+                found = self.registry.find_mentions(item.sentence, [(0, len(item.sentence))])[0]
+                decisions = self.framer.frame_sentence(item.sentence, (0, len(item.sentence)), found)
+                cache[item.sentence] = (found, {(m.start, m.end): d.label for m, d in zip(found, decisions)})
+            found, labels = cache[item.sentence]
+            label = labels.get(item.span)
+            if label is None:  # a mention the registry does not find (given by the caller)
+                mention = RawMention(item.span[0], item.span[1], item.sentence[item.span[0] : item.span[1]],
+                                     item.actor, item.kind, 0)
+                mentions = [*found, mention]
+                label = self.framer.frame_sentence(item.sentence, (0, len(item.sentence)), mentions)[-1].label
+            out.append(self._probs(self.standard.framing, label))
         return out

@@ -50,6 +50,7 @@ class SentenceCandidates:
     end: int
     text: str
     mentions: list[RawMention] = field(default_factory=list)
+    _spans: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def actors(self) -> list[str]:
@@ -65,7 +66,11 @@ class SentenceCandidates:
 
     @property
     def all_spans(self) -> tuple[tuple[int, int], ...]:
-        return tuple(sorted((m.start - self.start, m.end - self.start) for m in self.mentions))
+        """Every mention's span in sentence offsets, sorted (computed once per list of mentions)."""
+        key = (id(self.mentions), len(self.mentions))
+        if self._spans is None or self._spans[0] != key:
+            self._spans = (key, tuple(sorted((m.start - self.start, m.end - self.start) for m in self.mentions)))
+        return self._spans[1]
 
     def mention_item(self, mention: RawMention) -> MentionItem:
         span = (mention.start - self.start, mention.end - self.start)

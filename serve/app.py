@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
 from stancelens import __version__
+from stancelens.model.loading import load_predictor
 from stancelens.serve import errors
 from stancelens.serve.batcher import MicroBatcher
 from stancelens.serve.deps import ServiceState
@@ -20,6 +22,26 @@ from stancelens.serve.routes import evaluate as evaluate_route
 from stancelens.serve.settings import Settings
 
 log = logging.getLogger("stancelens.serve")
+_STEP = re.compile(r"step (\d+)/(\d+)")
+
+
+def training_progress(log_path: str | None) -> dict:
+    """What the training beside the service has said last: {status, step, total, last, log}."""
+    progress: dict = {"status": "training", "log": log_path}
+    if not log_path or not Path(log_path).is_file():
+        return progress
+    with Path(log_path).open("rb") as handle:
+        handle.seek(0, 2)
+        handle.seek(max(0, handle.tell() - 16_384))
+        lines = [line.strip() for line in handle.read().decode("utf-8", "replace").splitlines() if line.strip()]
+    steps = [m for line in lines for m in [_STEP.search(line)] if m]
+    if steps:
+        progress.update(step=int(steps[-1].group(1)), total=int(steps[-1].group(2)))
+    if lines:
+        progress["last"] = lines[-1][-300:]
+        if lines[-1].startswith("error:"):
+            progress["status"] = "failed"
+    return progress
 STATIC = Path(__file__).resolve().parent / "static"
 
 
@@ -29,32 +51,59 @@ def create_app(settings: Settings | None = None, predictor=None) -> FastAPI:
     metrics = Metrics()
     state = ServiceState(settings=settings)
 
+    def start_batcher(loaded) -> MicroBatcher:
+        batcher = MicroBatcher(loaded, settings.max_batch_documents, settings.max_wait_ms, settings.queue_size,
+                               settings.micro_batching, on_batch=metrics.batch_documents.observe)
+        batcher.start()
+        return batcher
+
+    def load_model(spec: str):
+        return load_predictor(spec, fast=settings.fast, backend=settings.fast_backend if settings.fast else None)
+
+    async def switch_to(loaded) -> None:
+        """Swap predictor and batcher in one step of the event loop (no request sees half of it); the old
+        batcher finishes what it had queued with the old model, so every answer names the model that made it."""
+        old, state.batcher, state.predictor = state.batcher, start_batcher(loaded), loaded
+        log.info("model ready", extra={"fields": {"model": loaded.info.model_dump()}})
+        if old is not None:
+            await old.stop()
+
+    async def load() -> None:
+        try:
+            loaded = predictor if predictor is not None else await asyncio.to_thread(load_model, settings.model)
+            await switch_to(loaded)
+        except Exception as exc:  # keep serving health checks that say why
+            state.error = str(exc)
+            log.error("model failed to load", extra={"fields": {"error": str(exc)}})
+
+    async def watch_pending(target: Path) -> None:
+        """While the default model trains beside the service: report progress, and switch to the model as
+        soon as its directory is complete (it appears in one rename, stancelens.json included)."""
+        while True:
+            state.training = training_progress(settings.training_log)
+            if (target / "stancelens.json").is_file():
+                try:
+                    loaded = await asyncio.to_thread(load_model, str(target))
+                except Exception as exc:
+                    state.training = {**(state.training or {}), "status": "failed", "error": str(exc)}
+                    log.error("trained model failed to load", extra={"fields": {"error": str(exc)}})
+                    return
+                await switch_to(loaded)
+                state.training = None
+                return
+            await asyncio.sleep(settings.pending_poll_s)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-
-        async def load() -> None:
-            try:
-                loaded = predictor
-                if loaded is None:
-                    from stancelens.model.loading import load_predictor
-
-                    loaded = await asyncio.to_thread(load_predictor, settings.model, fast=settings.fast,
-                                                     backend=settings.fast_backend if settings.fast else None)
-                batcher = MicroBatcher(loaded, settings.max_batch_documents, settings.max_wait_ms, settings.queue_size,
-                                       settings.micro_batching, on_batch=metrics.batch_documents.observe)
-                batcher.start()
-                state.batcher = batcher
-                state.predictor = loaded
-                log.info("model ready", extra={"fields": {"model": loaded.info.model_dump()}})
-            except Exception as exc:  # keep serving health checks that say why
-                state.error = str(exc)
-                log.error("model failed to load", extra={"fields": {"error": str(exc)}})
-
         loading = asyncio.create_task(load())
         app.state.loading = loading
+        watcher = (asyncio.create_task(watch_pending(Path(settings.pending_model)))
+                   if settings.pending_model else None)
+        app.state.watcher = watcher
         yield
-        if not loading.done():
-            loading.cancel()
+        for task in (loading, watcher):
+            if task is not None and not task.done():
+                task.cancel()
         if state.batcher is not None:
             await state.batcher.stop()
 
@@ -67,7 +116,8 @@ def create_app(settings: Settings | None = None, predictor=None) -> FastAPI:
     app.state.service = state
     app.state.metrics = metrics
     errors.install(app)
-    app.add_middleware(RequestMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes,
+                       api_key=settings.key, engine=lambda: state.engine)
     app.include_router(analyze.router)
     app.include_router(standard.router)
     app.include_router(health.router)

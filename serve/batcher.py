@@ -2,14 +2,17 @@
 
 Requests queued while the model was busy join the next batch at once; then the batch waits at most
 `max_wait_ms` for more company (0: never wait). A batch holds at most `max_batch_documents`
-documents; the queue is bounded and a full queue is refused at once (the route answers 503 with
-Retry-After) instead of letting waits grow without bound. All model work runs on one worker thread,
-so the event loop keeps serving health checks and the predictor never runs twice at once.
+documents. Every piece of model work — analyze batches and the other routes' calls (`run`) — goes
+through the one bounded queue: a full queue is refused at once (the route answers 503 with
+Retry-After) instead of letting waits grow without bound, and work whose caller gave up (a timeout)
+is dropped before it runs. All model work runs on one worker thread, so the event loop keeps serving
+health checks and the predictor never runs twice at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +20,8 @@ from dataclasses import dataclass, field
 
 from stancelens.model.annotation import DocumentAnnotation
 from stancelens.model.predictor import DocumentInput, Predictor
+
+log = logging.getLogger("stancelens.serve")
 
 
 class QueueFull(Exception):
@@ -29,6 +34,7 @@ class _Job:
     tasks: tuple[str, ...]
     actors: frozenset[str] | None
     future: asyncio.Future = field(repr=False)
+    call: Callable | None = field(default=None, repr=False)  # other model work, run alone
 
 
 class MicroBatcher:
@@ -41,14 +47,20 @@ class MicroBatcher:
         self.queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=queue_size)
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stancelens-model")
         self.on_batch = on_batch
+        self.dropped = 0  # jobs whose caller gave up before they ran
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
+    @property
+    def alive(self) -> bool:
+        """False once the batching loop has ended: the service is then not ready."""
+        return self._task is not None and not self._task.done()
+
     async def stop(self) -> None:
         """Finish queued work, then stop (graceful shutdown)."""
-        while not self.queue.empty():
+        while not self.queue.empty() and self.alive:
             await asyncio.sleep(0.01)
         if self._task:
             self._task.cancel()
@@ -58,60 +70,92 @@ class MicroBatcher:
     def depth(self) -> int:
         return self.queue.qsize()
 
-    async def annotate(self, documents: Sequence[DocumentInput], tasks: Sequence[str],
-                       actors: set[str] | None) -> list[DocumentAnnotation]:
-        future = asyncio.get_running_loop().create_future()
-        job = _Job(list(documents), tuple(tasks), frozenset(actors) if actors is not None else None, future)
+    def _submit(self, job: _Job):
         try:
             self.queue.put_nowait(job)
         except asyncio.QueueFull as exc:
             raise QueueFull from exc
-        return await future
+        return job.future
+
+    async def annotate(self, documents: Sequence[DocumentInput], tasks: Sequence[str],
+                       actors: set[str] | None) -> list[DocumentAnnotation]:
+        future = asyncio.get_running_loop().create_future()
+        return await self._submit(_Job(list(documents), tuple(tasks),
+                                       frozenset(actors) if actors is not None else None, future))
 
     async def run(self, fn: Callable, *args):
-        """Run other model work (e.g. /v1/stance) on the model thread."""
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        """Run other model work (/v1/stance, /v1/evaluate) on the model thread, through the same queue."""
+        future = asyncio.get_running_loop().create_future()
+        return await self._submit(_Job([], (), None, future, call=lambda: fn(*args)))
+
+    async def _gather(self, first: _Job) -> list[_Job]:
+        jobs = [first]
+        if not self.enabled or first.call is not None:
+            return jobs
+        size = len(first.documents)
+        # Whatever queued up while the model was busy goes in at once; only then wait for company.
+        while size < self.max_batch and not self.queue.empty():
+            nxt = self.queue.get_nowait()
+            jobs.append(nxt)
+            size += len(nxt.documents)
+        deadline = time.monotonic() + self.max_wait
+        while size < self.max_batch:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                nxt = await asyncio.wait_for(self.queue.get(), remaining)
+            except TimeoutError:
+                break
+            jobs.append(nxt)
+            size += len(nxt.documents)
+        return jobs
 
     async def _loop(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            job = await self.queue.get()
-            jobs = [job]
-            if self.enabled:
-                size = len(job.documents)
-                # Whatever queued up while the model was busy goes in at once; only then wait for company.
-                while size < self.max_batch and not self.queue.empty():
-                    nxt = self.queue.get_nowait()
-                    jobs.append(nxt)
-                    size += len(nxt.documents)
-                deadline = time.monotonic() + self.max_wait
-                while size < self.max_batch:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        break
-                    try:
-                        nxt = await asyncio.wait_for(self.queue.get(), remaining)
-                    except TimeoutError:
-                        break
-                    jobs.append(nxt)
-                    size += len(nxt.documents)
-            groups: dict[tuple, list[_Job]] = {}
-            for j in jobs:
+            first = await self.queue.get()
+            try:
+                jobs = await self._gather(first)
+                live = [j for j in jobs if not j.future.done()]
+                self.dropped += len(jobs) - len(live)
+                await self._execute(live)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # never let one bad batch end the loop
+                log.error("model batch failed", extra={"fields": {"error": repr(exc)}})
+
+    async def _execute(self, jobs: list[_Job]) -> None:
+        loop = asyncio.get_running_loop()
+        calls = [j for j in jobs if j.call is not None]
+        groups: dict[tuple, list[_Job]] = {}
+        for j in jobs:
+            if j.call is None:
                 groups.setdefault((j.tasks, j.actors), []).append(j)
-            for (tasks, actors), members in groups.items():
-                docs = [d for j in members for d in j.documents]
-                try:
-                    wanted = set(actors) if actors is not None else None
-                    results = await loop.run_in_executor(self.executor, self.predictor.annotate, docs, tasks, wanted)
-                except Exception as exc:  # the error belongs to the requests, not to the loop
-                    for j in members:
-                        if not j.future.done():
-                            j.future.set_exception(exc)
-                    continue
-                if self.on_batch:
-                    self.on_batch(len(docs))
-                pos = 0
+        for j in calls:
+            call = j.call
+            assert call is not None
+            try:
+                result = await loop.run_in_executor(self.executor, call)
+            except Exception as exc:  # the error belongs to the request, not to the loop
+                if not j.future.done():
+                    j.future.set_exception(exc)
+                continue
+            if not j.future.done():
+                j.future.set_result(result)
+        for (tasks, actors), members in groups.items():
+            docs = [d for j in members for d in j.documents]
+            try:
+                wanted = set(actors) if actors is not None else None
+                results = await loop.run_in_executor(self.executor, self.predictor.annotate, docs, tasks, wanted)
+            except Exception as exc:  # the error belongs to the requests, not to the loop
                 for j in members:
                     if not j.future.done():
-                        j.future.set_result(results[pos : pos + len(j.documents)])
-                    pos += len(j.documents)
+                        j.future.set_exception(exc)
+                continue
+            if self.on_batch:
+                self.on_batch(len(docs))
+            pos = 0
+            for j in members:
+                if not j.future.done():
+                    j.future.set_result(results[pos : pos + len(j.documents)])
+                pos += len(j.documents)

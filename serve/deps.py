@@ -23,6 +23,14 @@ class ServiceState:
     batcher: MicroBatcher | None = None
     error: str | None = None
     buckets: dict = field(default_factory=dict)
+    training: dict | None = None  # progress of the model trained beside the service, while it trains
+
+    @property
+    def engine(self) -> str:
+        """The classifier answering now: 'lexicon', 'tfidf' or 'transformer'."""
+        name = type(self.predictor.engine).__name__ if self.predictor is not None else ""
+        return {"LexiconEngine": "lexicon", "TfidfEngine": "tfidf", "TransformerEngine": "transformer"}.get(
+            name, name.lower() or "none")
 
 
 def get_state(request: Request) -> ServiceState:
@@ -33,12 +41,15 @@ def ready_state(state: Annotated[ServiceState, Depends(get_state)]) -> ServiceSt
     if state.predictor is None or state.batcher is None:
         detail = f" ({state.error})" if state.error else ""
         raise ApiError(503, "not_ready", f"the model is still loading{detail}; retry shortly", headers={"Retry-After": "5"})
+    if not state.batcher.alive:
+        raise ApiError(503, "not_ready", "the model worker has stopped; restart the service",
+                       headers={"Retry-After": "5"})
     return state
 
 
 def authorize(request: Request, state: Annotated[ServiceState, Depends(get_state)]) -> str:
     """When STANCELENS_API_KEY is set, /v1 routes need `Authorization: Bearer <key>`."""
-    key = state.settings.api_key
+    key = state.settings.key
     if not key:
         return "anonymous"
     header = request.headers.get("authorization", "")

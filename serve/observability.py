@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import sys
 import time
 import uuid
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
+
+from stancelens.serve.errors import error_body
 
 log = logging.getLogger("stancelens.serve")
 
@@ -42,13 +48,31 @@ class Metrics:
         self.ready = Gauge("stancelens_model_ready", "1 when the model is loaded", registry=self.registry)
 
 
-class RequestMiddleware:
-    """Request id, body-size guard, metrics and one JSON log line per HTTP request, as a plain ASGI
-    middleware: Starlette's `@app.middleware("http")` (BaseHTTPMiddleware) streams every response
-    through an extra task and memory channel, which on this 2-core machine costs the model CPU."""
+class BodyTooLarge(HTTPException):
+    """Raised while the body is read, once it passes the limit: FastAPI re-raises HTTP exceptions from
+    body reading, so the request ends with 413 after at most the limit was read, chunked or not."""
 
-    def __init__(self, app, metrics: Metrics, max_body_bytes: int):
-        self.app, self.metrics, self.max_body_bytes = app, metrics, max_body_bytes
+    def __init__(self, limit: int):
+        super().__init__(413, f"expected a request body of at most {limit} bytes, found more; split the documents "
+                              "over several requests")
+
+
+class RequestMiddleware:
+    """Request id, body-size guard (Content-Length and chunked bodies alike), an early 401 for /v1 requests
+    without the API key (before any body is read), bounded metrics and one JSON log line per HTTP request,
+    as a plain ASGI middleware: Starlette's `@app.middleware("http")` (BaseHTTPMiddleware) streams every
+    response through an extra task and memory channel, which on this 2-core machine costs the model CPU."""
+
+    def __init__(self, app, metrics: Metrics, max_body_bytes: int, api_key: str | None = None,
+                 engine: Callable[[], str] | None = None):
+        self.app, self.metrics, self.max_body_bytes, self.api_key = app, metrics, max_body_bytes, api_key
+        self.engine = engine or (lambda: "none")
+
+    def _authorized(self, headers: dict) -> bool:
+        if not self.api_key:
+            return True
+        scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(token.encode(), self.api_key.encode())
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -63,27 +87,44 @@ class RequestMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                # Every response names the engine that answers now (the rules while a model trains).
                 message = {**message, "headers": [*message.get("headers", []),
-                                                  (b"x-request-id", request_id.encode("latin-1"))]}
+                                                  (b"x-request-id", request_id.encode("latin-1")),
+                                                  (b"x-stancelens-engine", self.engine().encode("latin-1"))]}
             await send(message)
 
         length = headers.get(b"content-length", b"").decode("latin-1")
+        received = 0
+
+        async def limited_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise BodyTooLarge(self.max_body_bytes)
+            return message
+
+        path = scope.get("path", "")
         try:
-            if length.isdigit() and int(length) > self.max_body_bytes:
-                from starlette.responses import JSONResponse
-
-                from stancelens.serve.errors import error_body
-
+            if path.startswith("/v1/") and not self._authorized(headers):
+                # The routes answer 401 too; this one comes before a byte of the body is read.
+                response = JSONResponse(error_body(
+                    "unauthorized", "expected an 'Authorization: Bearer <key>' header with the API key, found "
+                    "none or another; send the API key", "authorization"), status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"})
+                await response(scope, receive, send_with_id)
+            elif length.isdigit() and int(length) > self.max_body_bytes:
                 response = JSONResponse(error_body(
                     "payload_too_large", f"expected a request body of at most {self.max_body_bytes} bytes, found "
                     f"{length}; split the documents over several requests", None), status_code=413)
                 await response(scope, receive, send_with_id)
             else:
-                await self.app(scope, receive, send_with_id)
+                await self.app(scope, limited_receive, send_with_id)
         finally:
-            path = scope.get("path", "")
             route = scope.get("route")
-            name = getattr(route, "path", path if path.startswith("/v1") else "other")
+            # Only routes the app defines become label values: a scan of made-up paths adds no series.
+            name = getattr(route, "path", "unmatched")
             elapsed = time.perf_counter() - started
             self.metrics.requests.labels(name, str(status)).inc()
             self.metrics.latency.labels(name).observe(elapsed)

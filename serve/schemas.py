@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from stancelens.model.annotation import DocumentAnnotation, ModelInfo
+from stancelens.model.sentences import MAX_SENTENCE_CHARS
 
+
+def _unicode(value: str) -> str:
+    """JSON escapes can carry unpaired surrogates ("\\ud800"), which are not text and cannot be answered in UTF-8."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"expected Unicode text, found an unpaired surrogate at character {exc.start}; send "
+                         "valid UTF-8 text") from exc
+    return value
+
+
+Text = Annotated[str, AfterValidator(_unicode)]
 Task = Literal["stance", "framing"]
 TASKS: tuple[Task, ...] = ("stance", "framing")
 EXAMPLE_TEXT = "Moscow hosted a Hamas delegation. Netanyahu called Hamas terrorists."
@@ -16,10 +29,10 @@ EXAMPLE_TEXT = "Moscow hosted a Hamas delegation. Netanyahu called Hamas terrori
 class DocumentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(min_length=1, max_length=200, examples=["x"])
-    text: str = Field(min_length=1, examples=[EXAMPLE_TEXT])
-    source: str | None = Field(default=None, max_length=200, description="Outlet or feed the text comes from.")
-    published: str | None = Field(default=None, max_length=40, description="Publication date (ISO 8601).")
+    id: Text = Field(min_length=1, max_length=200, examples=["x"])
+    text: Text = Field(min_length=1, examples=[EXAMPLE_TEXT])
+    source: Text | None = Field(default=None, max_length=200, description="Outlet or feed the text comes from.")
+    published: Text | None = Field(default=None, max_length=40, description="Publication date (ISO 8601).")
 
 
 class AnalyzeRequest(BaseModel):
@@ -30,10 +43,11 @@ class AnalyzeRequest(BaseModel):
         json_schema_extra={"examples": [{"documents": [{"id": "x", "text": EXAMPLE_TEXT}]}, {"text": EXAMPLE_TEXT}]},
     )
 
-    text: str | None = Field(default=None, min_length=1, description="A single document's text.")
-    documents: list[DocumentIn] | None = Field(default=None, min_length=1)
-    actors: list[str] | None = Field(default=None, description="Report only these actor ids (see /v1/actors).")
-    tasks: list[Task] = Field(default_factory=lambda: list(TASKS), min_length=1)
+    text: Text | None = Field(default=None, min_length=1, description="A single document's text.")
+    documents: list[DocumentIn] | None = Field(default=None, min_length=1, max_length=10_000)
+    actors: list[Annotated[str, Field(max_length=100)]] | None = Field(
+        default=None, max_length=1000, description="Report only these actor ids (see /v1/actors).")
+    tasks: list[Task] = Field(default_factory=lambda: list(TASKS), min_length=1, max_length=10)
 
     @model_validator(mode="after")
     def _one_input(self) -> AnalyzeRequest:
@@ -109,7 +123,8 @@ class StanceRequest(BaseModel):
         ]},
     )
 
-    sentence: str = Field(min_length=1)
+    sentence: Text = Field(min_length=1, max_length=MAX_SENTENCE_CHARS,
+                          description="One sentence (at most the splitter's longest sentence).")
     source: EntityIn
     target: EntityIn
 

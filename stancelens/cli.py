@@ -167,6 +167,8 @@ def train(
     base_model: Annotated[str | None, typer.Option(help="Local Hugging Face encoder directory (default: all-MiniLM-L6-v2).")] = None,
     epochs: Annotated[int | None, typer.Option(min=1, help="Override the config's epochs.")] = None,
     seed: Annotated[int | None, typer.Option(help="Override the config's seed.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Progress as one line every 50 steps instead of bars "
+                                        "(for logs).")] = False,
 ) -> None:
     """Fine-tune the stance and framing transformer and write an HF-format model directory."""
     from stancelens.training.trainer import TrainingError
@@ -174,7 +176,7 @@ def train(
 
     cfg = _config(config, base_model=base_model, epochs=epochs, seed=seed)
     try:
-        metrics = run_training(cfg, out)
+        metrics = run_training(cfg, out, progress=not quiet)
     except (TrainingError, FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
     typer.echo(json.dumps({"out": str(out), "best_epoch": metrics["best_epoch"],
@@ -359,7 +361,9 @@ def _ensure_default_model() -> None:
 
 @app.command()
 def serve(
-    model: Annotated[str | None, model_option(f"{DEFAULT_MODEL_DIR}, trained first when missing")] = None,
+    model: Annotated[str | None, model_option(f"{DEFAULT_MODEL_DIR}; when missing, the service starts at once on "
+                                              "the rules and switches to the model once it is trained beside it")
+                     ] = None,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     workers_threads: Annotated[int | None, typer.Option("--threads", help="torch CPU threads.")] = None,
@@ -374,9 +378,17 @@ def serve(
     from stancelens.serve.observability import configure_logging
     from stancelens.serve.settings import Settings
 
-    spec = resolve_model_spec(model if model is not None else os.environ.get("STANCELENS_MODEL") or None)
+    chosen = model if model is not None else os.environ.get("STANCELENS_MODEL") or None
+    training = None
+    if (chosen is None or Path(chosen) == DEFAULT_MODEL_DIR) and not (DEFAULT_MODEL_DIR / "stancelens.json").exists() \
+            and not os.environ.get("STANCELENS_NO_AUTO_TRAIN"):
+        # A new user does not wait for training: the rules answer now, the model takes over when saved.
+        training = _train_default_beside()
+        overrides = {"model": "lexicon", "pending_model": str(DEFAULT_MODEL_DIR), "training_log": training[1]}
+    else:
+        overrides = {"model": resolve_model_spec(chosen)}
     try:
-        settings = Settings.from_env(model=spec, threads=workers_threads,
+        settings = Settings.from_env(**overrides, threads=workers_threads,
                                      micro_batching=False if no_micro_batching else None, fast=fast,
                                      fast_backend=fast_backend)
     except ValueError as exc:
@@ -386,7 +398,26 @@ def serve(
 
         torch.set_num_threads(settings.threads)
     configure_logging()
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)
+    try:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)
+    finally:
+        if training is not None and training[0].poll() is None:
+            training[0].terminate()
+
+
+def _train_default_beside():
+    """Start `stancelens train --out models/default` at the lowest CPU priority, logging to
+    models/.default.training.log; returns (process, log path)."""
+    import subprocess
+
+    DEFAULT_MODEL_DIR.parent.mkdir(parents=True, exist_ok=True)
+    log_path = DEFAULT_MODEL_DIR.parent / f".{DEFAULT_MODEL_DIR.name}.training.log"
+    typer.echo(f"{DEFAULT_MODEL_DIR} is missing: serving the lexicon rules now while it trains beside the service "
+               f"(log: {log_path}); the service switches to it when it is saved", err=True)
+    handle = log_path.open("w", encoding="utf-8")
+    command = [sys.executable, "-m", "stancelens.cli", "train", "--out", str(DEFAULT_MODEL_DIR), "--quiet"]
+    process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, preexec_fn=lambda: os.nice(19))
+    return process, str(log_path)
 
 
 @app.command()
@@ -404,6 +435,9 @@ def score(
     workers: Annotated[int | None, typer.Option(min=1, help="Ray actors (default: the cluster's CPUs).")] = None,
     ray_address: Annotated[str | None, typer.Option(help="Existing Ray cluster, e.g. ray://head:10001 "
                                                     "(default: $RAY_ADDRESS, else a local Ray).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace results already at --out.")] = False,
+    append: Annotated[bool, typer.Option("--append", help="Add to results already at --out the rows whose row_id "
+                                         "is new (a daily run over a live feed).")] = False,
     checkpoint_docs: Annotated[int, typer.Option(min=1, help="Commit a checkpoint part every N documents.")] = 1000,
     checkpoint_seconds: Annotated[float, typer.Option(min=0.0, help="... or every S seconds.")] = 60.0,
     id_field: Annotated[str | None, typer.Option(help="Article tables: id column (default id/doc_id/guid).")] = None,
@@ -422,13 +456,17 @@ def score(
         fast = FAST_BACKEND == "bf16"
     from stancelens.batch.feeds import FieldMap, InputReader
     from stancelens.batch.runners import LocalRunner, RayRunner
-    from stancelens.batch.scoring import ScoreRun
+    from stancelens.batch.scoring import ScoreRun, check_output
     from stancelens.batch.tables import ScoringError, infer_format
 
     if runner not in ("local", "ray"):
         _fail(f"--runner: expected local or ray, found {runner!r}")
+    if overwrite and append:
+        _fail("--overwrite and --append: expected at most one, found both; choose one")
+    mode = "overwrite" if overwrite else "append" if append else "refuse"
     try:
         infer_format(out, fmt)
+        check_output(out, mode)  # before the model is loaded (or trained)
     except ScoringError as exc:
         _fail(str(exc))
     spec = resolve_model_spec(model)
@@ -438,7 +476,7 @@ def score(
     scorer = (RayRunner(spec, workers=workers, address=ray_address, fast=fast) if runner == "ray"
               else LocalRunner(predictor))
     run = ScoreRun(inputs, out, predictor, scorer, fmt, batch_size, InputReader(fields),
-                   checkpoint_docs, checkpoint_seconds)
+                   checkpoint_docs, checkpoint_seconds, output_mode=mode)
     try:
         summary = run.run()
     except ScoringError as exc:

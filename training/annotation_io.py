@@ -189,8 +189,13 @@ class _CsvAnnotations:
             raise AnnotationFileError(str(self.path), 0, "(file)", "file not found; check the path") from exc
         with handle:
             reader = csv.DictReader(handle)
-            header = set(reader.fieldnames or [])
-            rows = [(reader.line_num, row) for row in reader]
+            try:
+                header = set(reader.fieldnames or [])
+                rows = [(reader.line_num, row) for row in reader]
+            except (csv.Error, UnicodeDecodeError) as exc:
+                raise AnnotationFileError(str(self.path), reader.line_num, "(file)", f"expected a CSV file in UTF-8 "
+                                          f"with fields under {csv.field_size_limit()} characters, found: {exc}; "
+                                          "fix the file (a document's text belongs in --documents DIR)") from exc
         has_mentions = {"start", "end", "actor"} <= header
         has_pairs = {"sentence_start", "sentence_end", "source", "target", "stance"} <= header
         if "doc_id" not in header or not (has_mentions or has_pairs):

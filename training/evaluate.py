@@ -152,9 +152,12 @@ def evaluation_report(gold_sets: Sequence[Sequence[DocumentAnnotation]], names: 
 
 
 def _macro(report: dict, labels) -> float:
-    present = [label for label in labels if report["per_class"][label]["support"] > 0
+    per_class = report.get("per_class") or {}
+    if not per_class:  # nothing to score (no gold items of this task)
+        return 0.0
+    present = [label for label in labels if per_class[label]["support"] > 0
                or any(row[i] for row in report["confusion"] for i in [report["labels"].index(label)])]
-    f1s = [report["per_class"][label]["f1"] for label in present]
+    f1s = [per_class[label]["f1"] for label in present]
     return sum(f1s) / len(f1s) if f1s else 0.0
 
 

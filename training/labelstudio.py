@@ -489,9 +489,10 @@ def read_tasks(path: Path) -> list[dict]:
         tasks = json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise AnnotationFileError(str(p), 0, "(file)", "file not found; check the path") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise AnnotationFileError(str(p), 0, "(file)", f"expected a Label Studio JSON export (a JSON list of "
-                                  f"tasks), found invalid JSON ({exc}); export the project as JSON") from exc
+                                  f"tasks), found invalid JSON ({type(exc).__name__}: {str(exc)[:200]}); export the "
+                                  "project as JSON") from exc
     if isinstance(tasks, dict):
         tasks = [tasks]
     if not isinstance(tasks, list):

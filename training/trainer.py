@@ -28,7 +28,7 @@ import yaml
 from torch import nn
 
 from stancelens.model.annotation import read_annotations
-from stancelens.model.files import atomic_writer
+from stancelens.model.files import atomic_writer, replace_directory
 from stancelens.model.labelset import LabelStandard, labels_dir, load_label_standard
 from stancelens.model.loading import load_predictor
 from stancelens.model.precision import cpu_has_native_bf16
@@ -671,6 +671,16 @@ def record_seed_gold(out: Path, metrics: dict, say: Progress) -> None:
         f"{k}={v:.3f}" for k, v in test.items() if isinstance(v, float)))
 
 
+def check_output_directory(out: Path) -> None:
+    """`--out` may be new, empty, or a model directory (replaced atomically at the end); anything else is a
+    folder of the user's that training would delete, so it is refused before any work starts."""
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "stancelens.json").is_file())):
+        raise TrainingError(f"--out {out}: expected a new folder or a stancelens model directory, found "
+                            f"{'a file' if not out.is_dir() else 'a folder that is not a model'}; choose another "
+                            "--out (training replaces a model directory and nothing else)")
+
+
 def configure_runtime(config: TrainingConfig) -> None:
     from transformers.utils import logging as hf_logging
 
@@ -686,6 +696,7 @@ def train(config: TrainingConfig, out: Path, progress: bool = True, say: Progres
     """Load the data, fine-tune, keep the best epoch, calibrate, choose the framing boost, save, and
     report the seed gold beside the weights."""
     say = say or (lambda msg: print(msg, flush=True))
+    check_output_directory(out)
     started = time.time()
     configure_runtime(config)
     standard = load_label_standard(labels_dir())
@@ -809,15 +820,7 @@ def save_model(out: Path, model: HeadedEncoder, tokenizer, meta: dict, config: T
         (tmp / "stancelens.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
         metrics = {"model": {"name": meta["name"], "version": meta["version"], "hash": meta["hash"]}, **metrics}
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float), encoding="utf-8")
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, out)
+        replace_directory(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -23,7 +23,13 @@ async def ready(request: Request):
     if state.predictor is None:
         message = "the model is still loading" if not state.error else f"the model failed to load: {state.error}"
         return JSONResponse(error_body("not_ready", message), status_code=503, headers={"Retry-After": "5"})
-    return {"status": "ready", "model": state.predictor.info.model_dump()}
+    if state.batcher is None or not state.batcher.alive:
+        return JSONResponse(error_body("not_ready", "the model worker has stopped; restart the service"),
+                            status_code=503, headers={"Retry-After": "5"})
+    body = {"status": "ready", "engine": state.engine, "model": state.predictor.info.model_dump()}
+    if state.training is not None:
+        body["training"] = state.training
+    return body
 
 
 @router.get("/metrics", response_class=PlainTextResponse)

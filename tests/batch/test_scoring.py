@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from stancelens.batch.feeds import Article, InputReader
 from stancelens.batch.runners import LocalRunner, score_batch
-from stancelens.batch.scoring import Checkpoint, ScoreRun
+from stancelens.batch.scoring import Checkpoint, ScoreRun, input_fingerprint
 from stancelens.batch.tables import ScoringError, errors_path, mentions_path, parts_path, read_table
 from stancelens.model.lexicon import LexiconEngine
 from stancelens.model.predictor import Predictor
@@ -224,7 +224,7 @@ def test_checkpoint_refuses_another_model_and_a_second_writer(tmp_path, lexicon)
         ScoreRun([str(corpus)], out, other, progress=False).run()
     std = lexicon.standard
     with (
-        Checkpoint(parts_path(out), lexicon.info, std.stance, std.framing),
+        Checkpoint(parts_path(out), lexicon.info, std.stance, std.framing, inputs=input_fingerprint([str(corpus)])),
         pytest.raises(ScoringError, match="expected no other run writing these results, found one holding its lock"),
     ):
         ScoreRun([str(corpus)], out, lexicon, progress=False).run()
@@ -305,3 +305,91 @@ def test_reader_is_deterministic_for_resume():
     first = list(InputReader().read(FIXTURE_INPUTS))
     second = list(InputReader().read(FIXTURE_INPUTS))
     assert first == second
+
+
+# -- the output contract: nothing already scored is lost -----------------------------------------------
+
+
+def test_existing_results_are_refused_unless_overwrite_or_append(tmp_path, lexicon):
+    """A daily run over a live feed: yesterday's rows must survive today's run."""
+    yesterday = seed_corpus(tmp_path / "yesterday.jsonl", 6)
+    today = tmp_path / "today.jsonl"
+    lines = yesterday.read_text(encoding="utf-8").splitlines()
+    extra = seed_corpus(tmp_path / "extra.jsonl", 9).read_text(encoding="utf-8").splitlines()[6:]
+    today.write_text("\n".join(lines[3:] + extra) + "\n", encoding="utf-8")  # 3 old articles, 3 new
+    out = tmp_path / "s.parquet"
+    ScoreRun([str(yesterday)], out, lexicon, progress=False).run()
+    before = {r["row_id"] for r in read_table(out).to_pylist()}
+    with pytest.raises(ScoringError, match="expected no earlier results at --out, found them; pass --append"):
+        ScoreRun([str(today)], out, lexicon, progress=False).run()
+    assert {r["row_id"] for r in read_table(out).to_pylist()} == before  # untouched
+
+    ScoreRun([str(today)], out, lexicon, progress=False, output_mode="append").run()
+    alone = tmp_path / "alone.parquet"
+    ScoreRun([str(today)], alone, lexicon, progress=False).run()
+    after = [r["row_id"] for r in read_table(out).to_pylist()]
+    assert len(after) == len(set(after))  # no row twice
+    assert set(after) == before | {r["row_id"] for r in read_table(alone).to_pylist()}
+    assert {r["row_id"] for r in read_table(mentions_path(out)).to_pylist()} >= {
+        r["row_id"] for r in read_table(mentions_path(alone)).to_pylist()}
+
+    ScoreRun([str(today)], out, lexicon, progress=False, output_mode="overwrite").run()
+    assert {r["row_id"] for r in read_table(out).to_pylist()} == {r["row_id"] for r in read_table(alone).to_pylist()}
+
+
+def test_cli_score_refuses_existing_output_before_loading_a_model(tmp_path):
+    from stancelens.cli import app
+
+    corpus = seed_corpus(tmp_path / "c.jsonl", 2)
+    out = tmp_path / "s.parquet"
+    out.write_bytes(b"yesterday")
+    result = CliRunner().invoke(app, ["score", str(corpus), "--out", str(out), "--model", "lexicon"])
+    assert result.exit_code == 2 and "pass --append" in result.output
+    assert out.read_bytes() == b"yesterday"
+    both = CliRunner().invoke(app, ["score", str(corpus), "--out", str(out), "--model", "lexicon", "--append",
+                                    "--overwrite"])
+    assert both.exit_code == 2 and "expected at most one" in both.output
+
+
+def test_a_checkpoint_of_other_inputs_is_refused_not_merged(tmp_path, lexicon):
+    first, second = seed_corpus(tmp_path / "a.jsonl", 6), tmp_path / "b.jsonl"
+    second.write_text(first.read_text(encoding="utf-8").replace("agency said", "agency reported"), encoding="utf-8")
+    out = tmp_path / "s.parquet"
+
+    class Stop(Exception):
+        pass
+
+    class Dying(LocalRunner):
+        def run(self, items, batch_size):
+            yield from super().run(items[:2], batch_size)
+            raise Stop
+
+    with pytest.raises(Stop):
+        ScoreRun([str(first)], out, lexicon, Dying(lexicon), checkpoint_docs=1, progress=False).run()
+    with pytest.raises(ScoringError, match="expected a checkpoint of these inputs, found one of other or changed"):
+        ScoreRun([str(second)], out, lexicon, progress=False).run()
+    # The same inputs resume.
+    ScoreRun([str(first)], out, lexicon, progress=False).run()
+    assert not parts_path(out).exists()
+
+
+def test_html_pages_in_legacy_charsets_are_scored(tmp_path, lexicon):
+    body = ("Le Kremlin a reçu une délégation du Hamas à Moscou. Israël a condamné la visite. " * 4)
+    pages = {
+        "declared-latin1.html": ('<html><head><meta charset="ISO-8859-1"></head><body><article><p>' + body
+                                 + "</p></article></body></html>").encode("latin-1"),
+        "declared-1252.html": ('<html><head><meta http-equiv="Content-Type" content="text/html; charset=windows-1252">'
+                               "</head><body><article><p>" + body + "’s</p></article></body></html>").encode("cp1252"),
+        "undeclared.html": ("<html><body><article><p>" + body + " Le Fatah s'est tu.</p></article></body></html>"
+                            ).encode("cp1252"),
+    }
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    for name, data in pages.items():
+        (folder / name).write_bytes(data)
+    out = tmp_path / "s.parquet"
+    summary = ScoreRun([str(folder)], out, lexicon, progress=False).run()
+    assert summary.errors == 0 and summary.totals.documents == 3
+    texts = {r["sentence_text"] for r in read_table(mentions_path(out)).to_pylist()}
+    assert any("délégation du Hamas à Moscou" in t for t in texts)
+    assert not any("\ufffd" in t for t in texts)

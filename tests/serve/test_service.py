@@ -186,3 +186,108 @@ def test_micro_batched_concurrent_requests_equal_single_requests(tiny_predictor,
     assert 'stancelens_batch_documents_bucket{le="1.0"}' in metrics
     count = float(metrics.split("stancelens_batch_documents_count ")[1].split()[0])
     assert count < 2 * len(texts)
+
+
+class _SlowEngine(LexiconEngine):
+    def classify(self, pairs, mentions):
+        time.sleep(0.3)
+        return super().classify(pairs, mentions)
+
+
+STANCE = {"sentence": "Moscow condemned the Israeli strikes.", "source": {"actor": "russia"}, "target": {"actor": "israel"}}
+
+
+def test_stance_and_evaluate_share_the_bounded_queue():
+    """/v1/stance once went to an unbounded executor queue, past STANCELENS_QUEUE_SIZE and its 503."""
+    app = create_app(Settings(queue_size=1, max_batch_documents=1, max_wait_ms=0), predictor=Predictor(_SlowEngine()))
+
+    async def run():
+        async with app.router.lifespan_context(app):
+            await asyncio.sleep(0.1)
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                return await asyncio.gather(*[client.post("/v1/stance", json=STANCE) for _ in range(6)])
+
+    codes = sorted(r.status_code for r in asyncio.run(run()))
+    assert 200 in codes and 503 in codes
+
+
+def test_work_whose_caller_timed_out_is_dropped_before_it_runs():
+    engine = _SlowEngine()
+    app = create_app(Settings(request_timeout_s=0.2, max_batch_documents=1, max_wait_ms=0), predictor=Predictor(engine))
+
+    async def run():
+        async with app.router.lifespan_context(app):
+            await asyncio.sleep(0.1)
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                responses = await asyncio.gather(*[client.post("/v1/analyze", json=EXAMPLE) for _ in range(5)])
+                await asyncio.sleep(0.8)
+                return responses, app.state.service.batcher.dropped
+
+    responses, dropped = asyncio.run(run())
+    assert all(r.status_code in (200, 504) for r in responses)
+    assert sum(r.status_code == 504 for r in responses) >= 3
+    assert dropped >= 2  # queued jobs of callers that gave up never reached the model
+
+
+def test_ready_says_503_when_the_model_worker_has_stopped():
+    client = client_for(Predictor(LexiconEngine()))
+    try:
+        assert client.get("/health/ready").status_code == 200
+        batcher = client.app.state.service.batcher
+        client.portal.call(lambda: batcher._task.cancel())
+        time.sleep(0.1)
+        ready = client.get("/health/ready")
+        assert ready.status_code == 503 and "worker has stopped" in ready.json()["error"]["message"]
+        assert client.post("/v1/analyze", json=EXAMPLE).status_code == 503
+    finally:
+        client.__exit__(None, None, None)
+
+
+@pytest.mark.parametrize("name,value,message", [
+    ("QUEUE_SIZE", "0", "STANCELENS_QUEUE_SIZE: expected greater than or equal to 1, found '0'"),
+    ("MAX_BODY_BYTES", "-1", "STANCELENS_MAX_BODY_BYTES: expected greater than or equal to 1000"),
+    ("REQUEST_TIMEOUT_S", "soon", "STANCELENS_REQUEST_TIMEOUT_S: expected a valid number, found 'soon'"),
+    ("MAX_WAIT_MS", "-5", "STANCELENS_MAX_WAIT_MS: expected greater than or equal to 0"),
+])
+def test_settings_are_range_checked_by_variable(monkeypatch, name, value, message):
+    monkeypatch.setenv(f"STANCELENS_{name}", value)
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        Settings.from_env()
+
+
+def test_serves_the_rules_while_the_model_trains_then_switches_to_it(tmp_path, tiny_model):
+    """`make serve` on a slow CPU: answers at once from the rules, reports training progress, and switches
+    to the trained model as soon as its directory appears (atomically), without a restart."""
+    import shutil
+
+    from stancelens.model.files import replace_directory
+
+    pending = tmp_path / "models" / "default"
+    log = tmp_path / "training.log"
+    log.write_text("DSE: 100 train lines\nstep 50/200 loss 0.912 (1.10 steps/s overall)\n")
+    client = client_for(Predictor(LexiconEngine()), pending_model=str(pending), training_log=str(log),
+                        pending_poll_s=0.05)
+    try:
+        ready = client.get("/health/ready")
+        assert ready.status_code == 200
+        body = ready.json()
+        assert body["engine"] == "lexicon" and body["training"]["step"] == 50 and body["training"]["total"] == 200
+        first = client.post("/v1/analyze", json=EXAMPLE)
+        assert first.headers["x-stancelens-engine"] == "lexicon" and first.json()["model"]["name"] == "lexicon"
+
+        staged = tmp_path / "models" / ".default.new"
+        shutil.copytree(tiny_model, staged)
+        replace_directory(staged, pending)
+        for _ in range(200):
+            if client.get("/health/ready").json().get("engine") == "transformer":
+                break
+            time.sleep(0.05)
+        after = client.get("/health/ready").json()
+        assert after["engine"] == "transformer" and "training" not in after
+        second = client.post("/v1/analyze", json=EXAMPLE)
+        assert second.status_code == 200 and second.headers["x-stancelens-engine"] == "transformer"
+        assert second.json()["model"]["name"] != "lexicon"
+    finally:
+        client.__exit__(None, None, None)

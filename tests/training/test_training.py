@@ -326,3 +326,46 @@ def test_direction_weights_favour_the_rarer_text_order_of_each_stance():
     assert w[(2, True)] == w[(2, False)] == 1.0
     assert w[(1, True)] == w[(1, False)] == 1.0  # no examples of that stance
     assert w[(0, False)] == pytest.approx((400 / 200) ** 0.5)
+
+
+def test_train_out_refuses_a_folder_that_is_not_a_model(tmp_path):
+    from stancelens.training.trainer import TrainingError
+    from stancelens.training.trainer import train as run_training
+
+    mine = tmp_path / "thesis"
+    mine.mkdir()
+    (mine / "chapter1.tex").write_text("months of work")
+    config = TrainingConfig(authored_path=str(MINI_CORPUS), dse_path=None, seesaw_path=None, steps_limit=1)
+    with pytest.raises(TrainingError, match="expected a new folder or a stancelens model directory, found a folder"):
+        run_training(config, mine, progress=False, say=lambda m: None)
+    assert (mine / "chapter1.tex").read_text() == "months of work"
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    with pytest.raises(TrainingError, match="found a file"):
+        run_training(config, a_file, progress=False, say=lambda m: None)
+
+
+def test_a_model_directory_is_replaced_without_a_moment_without_it(tmp_path, monkeypatch):
+    """The new directory is swapped in with one exchange: `out` exists at every instant, even if the
+    process dies right after the swap (simulated: deleting the old copy fails)."""
+    import shutil
+
+    from stancelens.model import files
+
+    old = tmp_path / "m"
+    old.mkdir()
+    (old / "stancelens.json").write_text('{"v": "old"}')
+    new = tmp_path / ".m.new"
+    new.mkdir()
+    (new / "stancelens.json").write_text('{"v": "new"}')
+    seen = []
+
+    def dying_rmtree(path, *a, **k):
+        seen.append(old.exists() and (old / "stancelens.json").read_text())
+        raise KeyboardInterrupt  # killed after the swap, before the old copy is gone
+
+    monkeypatch.setattr(shutil, "rmtree", dying_rmtree)
+    with pytest.raises(KeyboardInterrupt):
+        files.replace_directory(new, old)
+    assert (old / "stancelens.json").read_text() == '{"v": "new"}'
+    assert seen == ['{"v": "new"}']
