@@ -10,6 +10,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRoute
 
 from stancelens import __version__
 from stancelens.model.loading import load_predictor
@@ -116,12 +117,15 @@ def create_app(settings: Settings | None = None, predictor=None) -> FastAPI:
     app.state.service = state
     app.state.metrics = metrics
     errors.install(app)
+    body_routes: set[str] = set()  # filled below, once the routers are in
     app.add_middleware(RequestMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes,
-                       api_key=settings.key, engine=lambda: state.engine)
+                       api_key=settings.key, engine=lambda: state.engine, body_routes=body_routes)
     app.include_router(analyze.router)
     app.include_router(standard.router)
     app.include_router(health.router)
     app.include_router(evaluate_route.router)
+    body_routes.update(r.path for router in (analyze.router, standard.router, evaluate_route.router)
+                       for r in router.routes if isinstance(r, APIRoute) and "POST" in (r.methods or set()))
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page() -> HTMLResponse:

@@ -64,9 +64,10 @@ class RequestMiddleware:
     response through an extra task and memory channel, which on this 2-core machine costs the model CPU."""
 
     def __init__(self, app, metrics: Metrics, max_body_bytes: int, api_key: str | None = None,
-                 engine: Callable[[], str] | None = None):
+                 engine: Callable[[], str] | None = None, body_routes: set[str] | None = None):
         self.app, self.metrics, self.max_body_bytes, self.api_key = app, metrics, max_body_bytes, api_key
         self.engine = engine or (lambda: "none")
+        self.body_routes = body_routes if body_routes is not None else set()  # POST routes under /v1
 
     def _authorized(self, headers: dict) -> bool:
         if not self.api_key:
@@ -107,8 +108,9 @@ class RequestMiddleware:
 
         path = scope.get("path", "")
         try:
-            if path.startswith("/v1/") and not self._authorized(headers):
-                # The routes answer 401 too; this one comes before a byte of the body is read.
+            if scope.get("method") == "POST" and path in self.body_routes and not self._authorized(headers):
+                # The routes answer 401 too; this one comes before a byte of the body is read (other
+                # methods and paths get the router's 405/404 or the route's own 401).
                 response = JSONResponse(error_body(
                     "unauthorized", "expected an 'Authorization: Bearer <key>' header with the API key, found "
                     "none or another; send the API key", "authorization"), status_code=401,

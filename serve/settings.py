@@ -19,16 +19,16 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STANCELENS_", extra="ignore", protected_namespaces=())
 
     model: str = Field(str(DEFAULT_MODEL_DIR), min_length=1, description="'lexicon', 'tfidf:DIR' or a model directory")
-    max_body_bytes: int = Field(2_000_000, ge=1_000, le=100_000_000, description="largest request body (413)")
+    max_body_bytes: int = Field(2_000_000, ge=100, le=100_000_000, description="largest request body (413)")
     max_documents: int = Field(64, ge=1, le=10_000, description="documents per /v1/analyze request")
-    max_chars_per_document: int = Field(100_000, ge=100, le=10_000_000, description="characters per document")
+    max_chars_per_document: int = Field(100_000, ge=1, le=10_000_000, description="characters per document")
     max_sentences_per_request: int = Field(2_000, ge=1, le=1_000_000, description="sentences per request")
     max_batch_documents: int = Field(32, ge=1, le=4_096, description="documents per model batch")
     max_wait_ms: float = Field(5.0, ge=0, le=10_000, description="how long a batch waits for company")
     queue_size: int = Field(256, ge=1, le=100_000, description="model jobs waiting at most (full: 503)")
     request_timeout_s: float = Field(30.0, gt=0, le=3_600, description="longest model wait of a request (504)")
     max_upload_files: int = Field(8, ge=1, le=100, description="files per /v1/evaluate request")
-    max_upload_bytes: int = Field(1_000_000, ge=1_000, le=100_000_000, description="bytes per uploaded file")
+    max_upload_bytes: int = Field(1_000_000, ge=100, le=100_000_000, description="bytes per uploaded file")
     micro_batching: bool = True
     fast: bool = Field(False, description="fast path (bf16 or int8) of a transformer model; fp32 is the reference")
     # Backend of the fast path: bf16, onnx or torch; unset: bf16 where the CPU has bf16 units, else onnx

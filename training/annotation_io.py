@@ -27,6 +27,7 @@ file, the row (line number) and the column.
 from __future__ import annotations
 
 import csv
+import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,14 +188,18 @@ class _CsvAnnotations:
             handle = self.path.open(encoding="utf-8-sig", newline="")
         except FileNotFoundError as exc:
             raise AnnotationFileError(str(self.path), 0, "(file)", "file not found; check the path") from exc
+        # A document's text may fill a cell (the annotation CSV's text column): no field cap of csv's own,
+        # the same process-wide setting batch scoring's CSV reader uses, so the outcome never depends on
+        # which reader ran first.
+        csv.field_size_limit(sys.maxsize)
         with handle:
             reader = csv.DictReader(handle)
             try:
                 header = set(reader.fieldnames or [])
                 rows = [(reader.line_num, row) for row in reader]
             except (csv.Error, UnicodeDecodeError) as exc:
-                raise AnnotationFileError(str(self.path), reader.line_num, "(file)", f"expected a CSV file in UTF-8 "
-                                          f"with fields under {csv.field_size_limit()} characters, found: {exc}; "
+                raise AnnotationFileError(str(self.path), reader.line_num, "(file)", "expected a CSV file in UTF-8, "
+                                          f"found: {exc}; "
                                           "fix the file (a document's text belongs in --documents DIR)") from exc
         has_mentions = {"start", "end", "actor"} <= header
         has_pairs = {"sentence_start", "sentence_end", "source", "target", "stance"} <= header

@@ -167,6 +167,21 @@ def parse_dse_line(line: str) -> tuple[str, tuple[int, int], tuple[int, int], in
     return text, (sp[0], sp[1]), (sq[0], sq[1]), y
 
 
+def pair_row(text: str, sp: tuple[int, int], sq: tuple[int, int], p_to_q: int, q_to_p: int, dse_label: int,
+             origin: str, key: str) -> dict | None:
+    """The row of a sentence with one marked pair (p, q) and its two directed labels; None when the two
+    marks overlap."""
+    if sp == sq or (sp[0] < sq[1] and sq[0] < sp[1]):
+        return None
+    spans = sorted([sp, sq])
+    ip, iq = spans.index(sp), spans.index(sq)
+    return {
+        "text": text, "spans": [list(x) for x in spans], "framing": [-1, -1],
+        "pair_src": [[ip], [iq]], "pair_tgt": [[iq], [ip]],
+        "pair_label": [p_to_q, q_to_p], "dse_label": dse_label, "origin": origin, "key": key,
+    }
+
+
 def dse_examples(path: Path, standard: LabelStandard) -> Iterator[dict]:
     stance_id = {label: i for i, label in enumerate(standard.stance)}
     with path.open(encoding="utf-8") as handle:
@@ -175,17 +190,10 @@ def dse_examples(path: Path, standard: LabelStandard) -> Iterator[dict]:
             if parsed is None:
                 continue
             text, sp, sq, y = parsed
-            if sp == sq or (sp[0] < sq[1] and sq[0] < sp[1]):
-                continue
-            spans = sorted([sp, sq])
-            ip, iq = spans.index(sp), spans.index(sq)
             pq, qp = DSE_TO_DIRECTED[y]
-            yield {
-                "text": text, "spans": [list(x) for x in spans], "framing": [-1, -1],
-                "pair_src": [[ip], [iq]], "pair_tgt": [[iq], [ip]],
-                "pair_label": [stance_id[pq], stance_id[qp]], "dse_label": y,
-                "origin": "dse", "key": _key(text + f"|{sp}|{sq}"),
-            }
+            row = pair_row(text, sp, sq, stance_id[pq], stance_id[qp], y, "dse", _key(text + f"|{sp}|{sq}"))
+            if row is not None:
+                yield row
 
 
 # -- SEESAW --------------------------------------------------------------------------------------

@@ -104,16 +104,10 @@ def relabelled_rows(dse_dir: Path, split: str, standard: LabelStandard,
         if parsed is None or ref.p_to_q not in stance_id or ref.q_to_p not in stance_id:
             continue
         sentence, sp, sq, _ = parsed
-        if sp == sq or (sp[0] < sq[1] and sq[0] < sp[1]):
-            continue
-        spans = sorted([sp, sq])
-        ip, iq = spans.index(sp), spans.index(sq)
-        rows.append({
-            "text": sentence, "spans": [list(x) for x in spans], "framing": [-1, -1],
-            "pair_src": [[ip], [iq]], "pair_tgt": [[iq], [ip]],
-            "pair_label": [stance_id[ref.p_to_q], stance_id[ref.q_to_p]], "dse_label": -1,
-            "origin": ORIGIN, "key": f"{ref.file}:{ref.line}",
-        })
+        row = D.pair_row(sentence, sp, sq, stance_id[ref.p_to_q], stance_id[ref.q_to_p], -1, ORIGIN,
+                         f"{ref.file}:{ref.line}")
+        if row is not None:
+            rows.append(row)
     return rows
 
 

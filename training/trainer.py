@@ -84,15 +84,20 @@ def training_precision(config: TrainingConfig) -> str:
 
 
 # -- data loading ----------------------------------------------------------------------------
-def authored_corpus_path(config: TrainingConfig) -> Path | None:
-    """The configured authored corpus; the corpus ships as package data, so a relative path missing
-    from the working directory falls back to the installed copy."""
-    path = config.resolve_path(config.authored_path)
+def packaged_path(value: str | None, folder: str) -> Path | None:
+    """A configured data path; the label data ships as package data, so a relative path missing from the
+    working directory falls back to the installed copy in labels/<folder>/."""
+    path = TrainingConfig.resolve_path(value)
     if path is not None and not path.exists():
-        installed = labels_dir() / "train" / path.name
+        installed = labels_dir() / folder / path.name
         if installed.exists():
             return installed
     return path
+
+
+def authored_corpus_path(config: TrainingConfig) -> Path | None:
+    """The configured authored corpus (labels/train/)."""
+    return packaged_path(config.authored_path, "train")
 
 
 def load_training_data(config: TrainingConfig, standard: LabelStandard, say: Progress,
@@ -160,14 +165,8 @@ def load_training_data(config: TrainingConfig, standard: LabelStandard, say: Pro
 
 
 def relabelled_references_path(config: TrainingConfig) -> Path | None:
-    """The configured references; shipped as package data, so a relative path missing from the working
-    directory falls back to the installed copy."""
-    path = config.resolve_path(config.relabelled_path)
-    if path is not None and not path.exists():
-        installed = labels_dir() / "relabelled" / path.name
-        if installed.exists():
-            return installed
-    return path
+    """The configured references of relabelled public data (labels/relabelled/)."""
+    return packaged_path(config.relabelled_path, "relabelled")
 
 
 def load_relabelled(config: TrainingConfig, standard: LabelStandard, say: Progress, train: dict, valid: dict,

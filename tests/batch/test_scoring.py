@@ -200,20 +200,24 @@ def test_kill_9_mid_run_then_rerun_gives_a_clean_runs_rows(tmp_path):
     assert not parts_path(out).exists()
 
 
+class Stop(Exception):
+    pass
+
+
+class StopAfterTwo(LocalRunner):
+    """A run that dies after scoring two documents (its checkpoint stays behind)."""
+
+    def run(self, items, batch_size):
+        yield from super().run(items[:2], batch_size)
+        raise Stop
+
+
 def test_checkpoint_refuses_another_model_and_a_second_writer(tmp_path, lexicon):
     corpus = seed_corpus(tmp_path / "corpus.jsonl", 4)
     out = tmp_path / "s.parquet"
 
-    class Stop(Exception):
-        pass
-
-    class Dying(LocalRunner):
-        def run(self, items, batch_size):
-            yield from super().run(items[:2], batch_size)
-            raise Stop
-
     with pytest.raises(Stop):
-        ScoreRun([str(corpus)], out, lexicon, Dying(lexicon), checkpoint_docs=1, progress=False).run()
+        ScoreRun([str(corpus)], out, lexicon, StopAfterTwo(lexicon), checkpoint_docs=1, progress=False).run()
     other = Predictor(LexiconEngine())
     other.engine.info = other.engine.info.model_copy(update={"name": "other-model"})
     with pytest.raises(
@@ -356,16 +360,8 @@ def test_a_checkpoint_of_other_inputs_is_refused_not_merged(tmp_path, lexicon):
     second.write_text(first.read_text(encoding="utf-8").replace("agency said", "agency reported"), encoding="utf-8")
     out = tmp_path / "s.parquet"
 
-    class Stop(Exception):
-        pass
-
-    class Dying(LocalRunner):
-        def run(self, items, batch_size):
-            yield from super().run(items[:2], batch_size)
-            raise Stop
-
     with pytest.raises(Stop):
-        ScoreRun([str(first)], out, lexicon, Dying(lexicon), checkpoint_docs=1, progress=False).run()
+        ScoreRun([str(first)], out, lexicon, StopAfterTwo(lexicon), checkpoint_docs=1, progress=False).run()
     with pytest.raises(ScoringError, match="expected a checkpoint of these inputs, found one of other or changed"):
         ScoreRun([str(second)], out, lexicon, progress=False).run()
     # The same inputs resume.

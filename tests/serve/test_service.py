@@ -247,7 +247,7 @@ def test_ready_says_503_when_the_model_worker_has_stopped():
 
 @pytest.mark.parametrize("name,value,message", [
     ("QUEUE_SIZE", "0", "STANCELENS_QUEUE_SIZE: expected greater than or equal to 1, found '0'"),
-    ("MAX_BODY_BYTES", "-1", "STANCELENS_MAX_BODY_BYTES: expected greater than or equal to 1000"),
+    ("MAX_BODY_BYTES", "-1", "STANCELENS_MAX_BODY_BYTES: expected greater than or equal to 100"),
     ("REQUEST_TIMEOUT_S", "soon", "STANCELENS_REQUEST_TIMEOUT_S: expected a valid number, found 'soon'"),
     ("MAX_WAIT_MS", "-5", "STANCELENS_MAX_WAIT_MS: expected greater than or equal to 0"),
 ])
