@@ -812,7 +812,7 @@ def save_model(out: Path, model: HeadedEncoder, tokenizer, meta: dict, config: T
         heads = {k: v.contiguous() for k, v in model.state_dict().items() if not k.startswith("encoder.")}
         save_file(heads, str(tmp / "heads.safetensors"))
         shutil.copytree(labels_dir(), tmp / "labels", ignore=shutil.ignore_patterns(
-            "__pycache__", "*.py", "train", "gold", "label-studio"))
+            "__pycache__", "*.py", "train", "gold", "label-studio", "relabelled", "domains"))
         (tmp / "training_config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
         (tmp / "data_hashes.json").write_text(json.dumps(hashes, indent=2), encoding="utf-8")
         meta["hash"] = directory_hash(tmp)
