@@ -193,7 +193,11 @@ def decode_html(data: bytes, name: str) -> tuple[str, str]:
         label = declared.group(1).decode("ascii", "replace").strip().lower()
         label = _CHARSET_ALIASES.get(label, label)
         try:
-            declared_codec: str | None = codecs.lookup(label).name
+            info = codecs.lookup(label)
+            # Only text encodings: "hex", "base64", "rot13", "idna", "undefined" are codecs too.
+            text_codec = getattr(info, "_is_text_encoding", True) and info.name not in (
+                "idna", "punycode", "undefined", "raw-unicode-escape", "unicode-escape")
+            declared_codec: str | None = info.name if text_codec else None
         except LookupError:
             declared_codec = None
         if declared_codec is not None and declared_codec not in ("utf-16-le", "utf-16-be", "utf-16"):

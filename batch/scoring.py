@@ -124,7 +124,7 @@ def append_rows(new: pa.Table, path: Path, fmt: str) -> pa.Table:
     """The rows of `path` followed by those of `new` whose row_id is not there yet."""
     if not path.exists():
         return new
-    old = read_table(path, fmt)
+    old = read_table(path, fmt, schema=new.schema)
     if old.num_rows == 0:
         return new
     known = set(old.column("row_id").to_pylist())
@@ -145,6 +145,7 @@ class Checkpoint:
         every_docs: int = 1000,
         every_seconds: float = 60.0,
         inputs: list[dict] | None = None,
+        output_mode: str = "refuse",
     ):
         self.dir = directory
         self.model = model
@@ -156,6 +157,7 @@ class Checkpoint:
             "stance_labels": list(stance_labels),
             "framing_labels": list(framing_labels),
             "inputs": inputs or [],
+            "output_mode": output_mode,
         }
         self.parts: list[dict] = []
         self.completed: set[str] = set()
@@ -197,6 +199,16 @@ class Checkpoint:
         if self.manifest.exists():
             data = json.loads(self.manifest.read_text(encoding="utf-8"))
             found = {k: data.get(k) for k in self.identity}
+            if "inputs" not in data or "output_mode" not in data:
+                raise ScoringError(f"{self.dir}: expected a checkpoint that records its inputs and output mode, "
+                                   "found one written by an older stancelens; finish it with that version, or "
+                                   f"delete {self.dir} to start over")
+            if found["output_mode"] != self.identity["output_mode"]:
+                flag = {"append": "--append", "overwrite": "--overwrite", "refuse": "neither --append nor --overwrite"}
+                raise ScoringError(f"{self.dir}: expected the output mode of the run that made this checkpoint "
+                                   f"({flag[found['output_mode']]}), found {flag[self.identity['output_mode']]}; rerun "
+                                   "with the same flag to resume, so that earlier results are kept as that run "
+                                   f"promised, or delete {self.dir} to start over")
             if found["inputs"] != self.identity["inputs"] and {k: v for k, v in found.items() if k != "inputs"} == {
                     k: v for k, v in self.identity.items() if k != "inputs"}:
                 changed = [i.get("input") for i in self.identity["inputs"] if i not in (found["inputs"] or [])]
@@ -340,6 +352,7 @@ class ScoreRun:
             self.checkpoint_docs,
             self.checkpoint_seconds,
             input_fingerprint(self.inputs),
+            self.output_mode,
         ) as checkpoint:
             dedup = Deduplicator()
             pending: list[tuple[int, Article]] = []

@@ -239,8 +239,9 @@ def _write_table(table: pa.Table, path: Path, fmt: str) -> None:
             table.to_pandas().to_csv(handle, index=False)
 
 
-def read_table(path: Path, fmt: str | None = None) -> pa.Table:
-    """Read a results table written by `write_table` (format from the extension unless given)."""
+def read_table(path: Path, fmt: str | None = None, schema: pa.Schema | None = None) -> pa.Table:
+    """Read a results table written by `write_table` (format from the extension unless given); with
+    `schema`, CSV columns are read as those types instead of guessed ones."""
     fmt = fmt or infer_format(path, None)
     if fmt == "parquet":
         return pq.read_table(path)
@@ -251,4 +252,6 @@ def read_table(path: Path, fmt: str | None = None) -> pa.Table:
         return pa.Table.from_pandas(frame, preserve_index=False)
     import pyarrow.csv as pacsv
 
+    if schema is not None:
+        return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=schema))
     return pacsv.read_csv(path)

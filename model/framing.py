@@ -56,6 +56,10 @@ class LexiconFramer:
         self._speech = {v.lower() for v in standard.speech_verbs}
         self._negation = {v.lower() for v in standard.negation_cues}
         self._rank = {c: i for i, c in enumerate(standard.framing_priority)}
+        # How far from a mention a term may start and still attach: five tokens past it (apposition,
+        # predicate), or the longest term's length before it (premodifier), plus one of slack.
+        longest = max((len(_TOKEN.findall(t)) for t in self.term_category), default=1)
+        self._reach = max(6, longest + 1)
         self._last: tuple | None = None
 
     # -- public --------------------------------------------------------------------------------
@@ -137,7 +141,7 @@ class LexiconFramer:
         attached = []
         # Every way a term attaches puts it within a few tokens of the mention (premodifier: right before
         # it; head: at most one token after; apposition and predicate: at most five): only those are tried.
-        for term in view.base.terms_between(max(0, m_first - _TERM_REACH), after + _TERM_REACH):
+        for term in view.base.terms_between(max(0, m_first - self._reach), after + self._reach):
             if view.covered(term.start, ()):
                 continue  # a term inside another mention (a descriptor) is that mention's
             t_first = view.base.token_index(term.start)
@@ -234,11 +238,6 @@ class LexiconFramer:
             if not (word in allowed or inside_mention):
                 return False
         return False
-
-
-# How many tokens from a mention a term may start and still attach to it (apposition and predicate reach
-# five tokens past the mention; a premodifier term of up to a few words ends right before it).
-_TERM_REACH = 8
 
 
 class _Sentence:

@@ -46,8 +46,9 @@ def training_progress(log_path: str | None) -> dict:
 STATIC = Path(__file__).resolve().parent / "static"
 
 
-def create_app(settings: Settings | None = None, predictor=None) -> FastAPI:
-    """Build the app. `predictor` injects a ready Predictor (tests); otherwise settings.model is loaded."""
+def create_app(settings: Settings | None = None, predictor=None, training=None) -> FastAPI:
+    """Build the app. `predictor` injects a ready Predictor (tests); otherwise settings.model is loaded.
+    `training` is the process training `settings.pending_model` beside the service, when there is one."""
     settings = settings or Settings.from_env()
     metrics = Metrics()
     state = ServiceState(settings=settings)
@@ -82,6 +83,13 @@ def create_app(settings: Settings | None = None, predictor=None) -> FastAPI:
         soon as its directory is complete (it appears in one rename, stancelens.json included)."""
         while True:
             state.training = training_progress(settings.training_log)
+            ended = training.poll() if training is not None else None
+            if ended is not None and not (target / "stancelens.json").is_file():
+                # The training process is gone and left no model (a crash, a kill): say so and stop.
+                state.training = {**state.training, "status": "failed",
+                                  "error": f"the training process ended with code {ended} without saving a model"}
+                log.error("training beside the service failed", extra={"fields": {"code": ended}})
+                return
             if (target / "stancelens.json").is_file():
                 try:
                     loaded = await asyncio.to_thread(load_model, str(target))

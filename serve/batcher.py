@@ -49,6 +49,8 @@ class MicroBatcher:
         self.on_batch = on_batch
         self.dropped = 0  # jobs whose caller gave up before they ran
         self._task: asyncio.Task | None = None
+        self._busy = False  # a batch taken off the queue is being gathered or run
+        self._stopped = False
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop())
@@ -59,18 +61,26 @@ class MicroBatcher:
         return self._task is not None and not self._task.done()
 
     async def stop(self) -> None:
-        """Finish queued work, then stop (graceful shutdown)."""
-        while not self.queue.empty() and self.alive:
+        """Finish queued and in-flight work, then stop (graceful shutdown, or a model switch: requests
+        that reached this batcher are answered by its model). Work submitted after the stop is refused."""
+        while self.alive and (self._busy or not self.queue.empty()):
             await asyncio.sleep(0.01)
+        self._stopped = True
         if self._task:
             self._task.cancel()
-        self.executor.shutdown(wait=True)
+        while not self.queue.empty():  # only if the loop had died: answer, never leave a caller hanging
+            job = self.queue.get_nowait()
+            if not job.future.done():
+                job.future.set_exception(QueueFull())
+        await asyncio.to_thread(self.executor.shutdown, True)
 
     @property
     def depth(self) -> int:
         return self.queue.qsize()
 
     def _submit(self, job: _Job):
+        if self._stopped:
+            raise QueueFull  # the route answers 503 with Retry-After; the next try reaches the new batcher
         try:
             self.queue.put_nowait(job)
         except asyncio.QueueFull as exc:
@@ -114,6 +124,7 @@ class MicroBatcher:
     async def _loop(self) -> None:
         while True:
             first = await self.queue.get()
+            self._busy = True
             try:
                 jobs = await self._gather(first)
                 live = [j for j in jobs if not j.future.done()]
@@ -123,6 +134,8 @@ class MicroBatcher:
                 raise
             except Exception as exc:  # never let one bad batch end the loop
                 log.error("model batch failed", extra={"fields": {"error": repr(exc)}})
+            finally:
+                self._busy = False
 
     async def _execute(self, jobs: list[_Job]) -> None:
         loop = asyncio.get_running_loop()

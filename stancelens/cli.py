@@ -379,45 +379,46 @@ def serve(
     from stancelens.serve.settings import Settings
 
     chosen = model if model is not None else os.environ.get("STANCELENS_MODEL") or None
-    training = None
-    if (chosen is None or Path(chosen) == DEFAULT_MODEL_DIR) and not (DEFAULT_MODEL_DIR / "stancelens.json").exists() \
-            and not os.environ.get("STANCELENS_NO_AUTO_TRAIN"):
-        # A new user does not wait for training: the rules answer now, the model takes over when saved.
-        training = _train_default_beside()
-        overrides = {"model": "lexicon", "pending_model": str(DEFAULT_MODEL_DIR), "training_log": training[1]}
-    else:
-        overrides = {"model": resolve_model_spec(chosen)}
-    try:
+    beside = ((chosen is None or Path(chosen) == DEFAULT_MODEL_DIR) and not (DEFAULT_MODEL_DIR / "stancelens.json").exists()
+              and not os.environ.get("STANCELENS_NO_AUTO_TRAIN"))
+    log_path = DEFAULT_MODEL_DIR.parent / f".{DEFAULT_MODEL_DIR.name}.training.log"
+    # A new user does not wait for training: the rules answer now, the model takes over when saved.
+    overrides = ({"model": "lexicon", "pending_model": str(DEFAULT_MODEL_DIR), "training_log": str(log_path)}
+                 if beside else {"model": resolve_model_spec(chosen)})
+    try:  # every setting is checked before anything is started
         settings = Settings.from_env(**overrides, threads=workers_threads,
                                      micro_batching=False if no_micro_batching else None, fast=fast,
                                      fast_backend=fast_backend)
     except ValueError as exc:
-        _fail(str(exc))
+        _fail(f"{exc} (a command-line option sets the same setting)")
     if settings.threads:
         import torch
 
         torch.set_num_threads(settings.threads)
     configure_logging()
+    training = _train_default_beside(log_path) if beside else None
     try:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)
+        uvicorn.run(create_app(settings, training=training), host=host, port=port, log_level="warning",
+                    timeout_graceful_shutdown=30)
     finally:
-        if training is not None and training[0].poll() is None:
-            training[0].terminate()
+        if training is not None and training.poll() is None:
+            training.terminate()
 
 
-def _train_default_beside():
-    """Start `stancelens train --out models/default` at the lowest CPU priority, logging to
-    models/.default.training.log; returns (process, log path)."""
+def _train_default_beside(log_path: Path):
+    """Start `stancelens train --out models/default` at the lowest CPU priority (`nice -n 19`), logging to
+    `log_path`; returns the process."""
+    import shutil
     import subprocess
 
-    DEFAULT_MODEL_DIR.parent.mkdir(parents=True, exist_ok=True)
-    log_path = DEFAULT_MODEL_DIR.parent / f".{DEFAULT_MODEL_DIR.name}.training.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     typer.echo(f"{DEFAULT_MODEL_DIR} is missing: serving the lexicon rules now while it trains beside the service "
                f"(log: {log_path}); the service switches to it when it is saved", err=True)
-    handle = log_path.open("w", encoding="utf-8")
     command = [sys.executable, "-m", "stancelens.cli", "train", "--out", str(DEFAULT_MODEL_DIR), "--quiet"]
-    process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, preexec_fn=lambda: os.nice(19))
-    return process, str(log_path)
+    if shutil.which("nice"):
+        command = ["nice", "-n", "19", *command]
+    with log_path.open("w", encoding="utf-8") as handle:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT)
 
 
 @app.command()

@@ -184,3 +184,11 @@ def test_sniff_and_helpers():
 def test_content_hash_ignores_wrapping(text):
     a = Article("a", text, "in", "1")
     assert a.content_hash == Article("b", "Russia condemned Hamas.", "in", "2").content_hash
+
+
+def test_a_page_declaring_a_codec_that_is_not_text_falls_back_to_utf8():
+    from stancelens.batch.feeds import decode_html
+
+    page = '<html><head><meta charset="base64"></head><body>Moscow received Hamas — “talks”.</body></html>'
+    text, codec = decode_html(page.encode("utf-8"), "p.html")
+    assert codec == "utf-8" and "“talks”" in text

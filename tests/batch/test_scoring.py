@@ -389,3 +389,29 @@ def test_html_pages_in_legacy_charsets_are_scored(tmp_path, lexicon):
     texts = {r["sentence_text"] for r in read_table(mentions_path(out)).to_pylist()}
     assert any("délégation du Hamas à Moscou" in t for t in texts)
     assert not any("\ufffd" in t for t in texts)
+
+
+def test_resuming_needs_the_output_mode_of_the_killed_run(tmp_path, lexicon):
+    """A killed --append run resumed without --append would have replaced the earlier results."""
+    first, second = seed_corpus(tmp_path / "a.jsonl", 4), seed_corpus(tmp_path / "b.jsonl", 8)
+    out = tmp_path / "s.parquet"
+    ScoreRun([str(first)], out, lexicon, progress=False).run()
+    before = {r["row_id"] for r in read_table(out).to_pylist()}
+    with pytest.raises(Stop):
+        ScoreRun([str(second)], out, lexicon, StopAfterTwo(lexicon), checkpoint_docs=1, progress=False,
+                 output_mode="append").run()
+    with pytest.raises(ScoringError, match=r"expected the output mode of the run that made this checkpoint \(--append\)"):
+        ScoreRun([str(second)], out, lexicon, progress=False).run()
+    ScoreRun([str(second)], out, lexicon, progress=False, output_mode="append").run()
+    assert before <= {r["row_id"] for r in read_table(out).to_pylist()}
+
+
+def test_append_works_for_csv_and_jsonl(tmp_path, lexicon):
+    corpus = seed_corpus(tmp_path / "c.jsonl", 4)
+    more = seed_corpus(tmp_path / "d.jsonl", 7)
+    for suffix in ("csv", "jsonl"):
+        out = tmp_path / f"s.{suffix}"
+        ScoreRun([str(corpus)], out, lexicon, progress=False).run()
+        ScoreRun([str(more)], out, lexicon, progress=False, output_mode="append").run()
+        rows = [r["row_id"] for r in read_table(out).to_pylist()]
+        assert len(rows) == len(set(rows)) and len(rows) > 0

@@ -308,3 +308,21 @@ def test_cli_refuses_bad_files_with_clear_errors(tmp_path):
         if result.exit_code:
             assert "expected" in result.output, (name, result.output)
     assert io is not None
+
+
+def test_a_feed_with_an_entity_bomb_is_reported_and_scored_quickly(tmp_path):
+    """Billion laughs: nine levels of entities, each ten times the last (10^9 'lol's if expanded)."""
+    from stancelens.batch.scoring import ScoreRun
+
+    entities = '<!ENTITY lol "lol">' + "".join(
+        f'<!ENTITY lol{i} "{("&lol;" if i == 1 else f"&lol{i - 1};") * 10}">' for i in range(1, 10))
+    feed = (f'<?xml version="1.0"?><!DOCTYPE rss [{entities}]><rss version="2.0"><channel><title>&lol9;</title>'
+            "<item><title>Moscow</title><link>https://x.example/1</link><description>Moscow hosted a Hamas "
+            "delegation. &lol9;</description></item></channel></rss>")
+    path = tmp_path / "bomb.rss"
+    path.write_text(feed, encoding="utf-8")
+    started = time.perf_counter()
+    summary = ScoreRun([str(path)], tmp_path / "s.parquet", Predictor(LexiconEngine()), progress=False).run()
+    assert time.perf_counter() - started < 20
+    assert summary.errors >= 1 or summary.totals.documents == 1
+    assert all(len(line) < 10_000 for line in (tmp_path / "s.parquet.errors.jsonl").read_text().splitlines())

@@ -137,22 +137,28 @@ def test_ready_is_503_until_the_model_is_loaded(tmp_path):
         assert client.post("/v1/analyze", json=EXAMPLE).status_code == 503
 
 
-def test_full_queue_answers_503_with_retry_after():
-    class SlowEngine(LexiconEngine):
-        def classify(self, pairs, mentions):
-            time.sleep(0.3)
-            return super().classify(pairs, mentions)
+class _SlowEngine(LexiconEngine):
+    def classify(self, pairs, mentions):
+        time.sleep(0.3)
+        return super().classify(pairs, mentions)
 
-    app = create_app(Settings(queue_size=1, max_batch_documents=1, max_wait_ms=0), predictor=Predictor(SlowEngine()))
+
+def _concurrently(app, path: str, body: dict, n: int) -> list:
+    """n concurrent POSTs to an app whose lifespan is running; the responses."""
 
     async def run():
         async with app.router.lifespan_context(app):
             await asyncio.sleep(0.1)
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-                return await asyncio.gather(*[client.post("/v1/analyze", json=EXAMPLE) for _ in range(6)])
+                return await asyncio.gather(*[client.post(path, json=body) for _ in range(n)])
 
-    responses = asyncio.run(run())
+    return asyncio.run(run())
+
+
+def test_full_queue_answers_503_with_retry_after():
+    app = create_app(Settings(queue_size=1, max_batch_documents=1, max_wait_ms=0), predictor=Predictor(_SlowEngine()))
+    responses = _concurrently(app, "/v1/analyze", EXAMPLE, 6)
     codes = sorted(r.status_code for r in responses)
     assert 200 in codes and 503 in codes
     refused = next(r for r in responses if r.status_code == 503)
@@ -188,27 +194,13 @@ def test_micro_batched_concurrent_requests_equal_single_requests(tiny_predictor,
     assert count < 2 * len(texts)
 
 
-class _SlowEngine(LexiconEngine):
-    def classify(self, pairs, mentions):
-        time.sleep(0.3)
-        return super().classify(pairs, mentions)
-
-
 STANCE = {"sentence": "Moscow condemned the Israeli strikes.", "source": {"actor": "russia"}, "target": {"actor": "israel"}}
 
 
 def test_stance_and_evaluate_share_the_bounded_queue():
     """/v1/stance once went to an unbounded executor queue, past STANCELENS_QUEUE_SIZE and its 503."""
     app = create_app(Settings(queue_size=1, max_batch_documents=1, max_wait_ms=0), predictor=Predictor(_SlowEngine()))
-
-    async def run():
-        async with app.router.lifespan_context(app):
-            await asyncio.sleep(0.1)
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-                return await asyncio.gather(*[client.post("/v1/stance", json=STANCE) for _ in range(6)])
-
-    codes = sorted(r.status_code for r in asyncio.run(run()))
+    codes = sorted(r.status_code for r in _concurrently(app, "/v1/stance", STANCE, 6))
     assert 200 in codes and 503 in codes
 
 
@@ -291,3 +283,22 @@ def test_serves_the_rules_while_the_model_trains_then_switches_to_it(tmp_path, t
         assert second.json()["model"]["name"] != "lexicon"
     finally:
         client.__exit__(None, None, None)
+
+
+def test_a_training_process_that_dies_without_a_model_is_reported_failed(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    dead.wait()
+    app = create_app(Settings(pending_model=str(tmp_path / "never"), pending_poll_s=0.05), training=dead,
+                     predictor=Predictor(LexiconEngine()))
+    client = TestClient(app)
+    with client:
+        for _ in range(100):
+            body = client.get("/health/ready").json()
+            if body.get("training", {}).get("status") == "failed":
+                break
+            time.sleep(0.05)
+        assert body["engine"] == "lexicon"
+        assert body["training"]["status"] == "failed" and "code 3" in body["training"]["error"]
