@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 ABBREVIATIONS = frozenset(
     ["u.s", "u.n", "u.k", "u.s.s.r", "u.s.a", "e.u", "mr", "mrs", "ms", "dr", "gen", "col", "lt", "sgt", "capt", "gov", "sen", "rep", "st", "mt", "ft", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "no", "nos", "vs", "e.g", "i.e", "a.m", "p.m", "inc", "ltd", "co", "corp", "jr", "sr", "prof", "rev", "est", "approx", "dept", "fig", "ca"]
@@ -148,7 +149,14 @@ def _bounded(doc: str, start: int, end: int) -> list[tuple[int, int]]:
 
 
 def split_sentences(text: str) -> list[SentenceSpan]:
-    """Split a document into sentences that tile it: in order, non-overlapping, whitespace between."""
+    """Split a document into sentences that tile it: in order, non-overlapping, whitespace between.
+    The last documents' splits are kept: the service counts a request's sentences before the predictor
+    splits the same texts again."""
+    return list(_split_cached(text))
+
+
+@lru_cache(maxsize=128)
+def _split_cached(text: str) -> tuple[SentenceSpan, ...]:
     spans: list[SentenceSpan] = []
     offset = 0
     for line in text.splitlines(keepends=True):
@@ -156,4 +164,4 @@ def split_sentences(text: str) -> list[SentenceSpan]:
         for s, e in _split_paragraph(text, offset, line_end):
             spans.append(SentenceSpan(s, e, text[s:e]))
         offset += len(line)
-    return spans
+    return tuple(spans)

@@ -271,7 +271,9 @@ def evaluate(
             _fail(f"--real-news: expected dev or test, found {split!r}")
     if splits and predictor is None:
         _fail("--real-news scores a model: give --model too")
-    dse_dir = _config(None).resolve_path("${STANCELENS_DATA}/dse") if splits else None
+    from stancelens.training.config import TrainingConfig
+
+    dse_dir = TrainingConfig.resolve_path("${STANCELENS_DATA}/dse") if splits else None
     try:
         report, kind = evaluation_report(gold_sets, names, predicted, predictor, dse, seesaw, splits, dse_dir)
     except (FileNotFoundError, ValueError) as exc:

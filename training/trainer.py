@@ -705,8 +705,9 @@ def train(config: TrainingConfig, out: Path, progress: bool = True, say: Progres
     conventions = tuple(c for c in FOREIGN_CONVENTIONS if config.dse_readout and train_rows.get(c))
     tokenizer, model, base = build_encoder(config, standard, conventions)
     training_set = build_training_set(config, train_rows, pools, tokenizer, conventions)
-    losses_fn = build_losses(training_set.epoch_items(1), standard, config, say)
-    steps_per_epoch = math.ceil(len(training_set.epoch_items(1)) / config.batch_size)
+    first_epoch = training_set.epoch_items(1)
+    losses_fn = build_losses(first_epoch, standard, config, say)
+    steps_per_epoch = math.ceil(len(first_epoch) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     if config.steps_limit:
         total_steps = min(total_steps, config.steps_limit)
