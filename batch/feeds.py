@@ -16,12 +16,14 @@ import hashlib
 import io
 import json
 import re
+import sqlite3
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import urlsplit, urlunsplit
 
 FEED_EXTENSIONS = {".rss", ".atom", ".xml", ".rdf"}
@@ -315,12 +317,22 @@ def _record_article(record: dict, fields: FieldMap, name: str, item: str, number
     )
 
 
-def read_jsonl(data: bytes, name: str, fields: FieldMap) -> Iterator[Article | InputError]:
-    text = _decode(data, name)
-    for number, raw in enumerate(text.splitlines(), start=1):
+def read_jsonl(data: bytes | BinaryIO, name: str, fields: FieldMap) -> Iterator[Article | InputError]:
+    """Articles of a JSONL file, read line by line from bytes or a binary stream (memory stays flat however
+    long the file); a line that is not UTF-8 is reported and the others are kept."""
+    handle = io.BytesIO(data) if isinstance(data, bytes) else data
+    for number, line in enumerate(handle, start=1):
+        item = f"line {number}"
+        try:
+            raw = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield InputError(name, item, f"expected UTF-8 text, found an undecodable byte 0x{line[exc.start]:02x}; "
+                             f"convert {name} to UTF-8")
+            continue
+        if number == 1:
+            raw = raw.removeprefix("\ufeff")
         if not raw.strip():
             continue
-        item = f"line {number}"
         try:
             record = json.loads(raw)
         except json.JSONDecodeError as exc:
@@ -332,11 +344,13 @@ def read_jsonl(data: bytes, name: str, fields: FieldMap) -> Iterator[Article | I
         yield _record_article(record, fields, name, item, number)
 
 
-def read_csv(data: bytes, name: str, fields: FieldMap) -> Iterator[Article | InputError]:
-    text = _decode(data, name)
+def read_csv(data: bytes | BinaryIO, name: str, fields: FieldMap) -> Iterator[Article | InputError]:
+    """Articles of a CSV/TSV file, read row by row from bytes or a binary stream."""
+    handle = io.BytesIO(data) if isinstance(data, bytes) else data
     csv.field_size_limit(sys.maxsize)  # article bodies are longer than csv's 128 KiB default
     delimiter = "\t" if name.lower().endswith(".tsv") else ","
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
+    reader = csv.DictReader(text, delimiter=delimiter)
     columns = reader.fieldnames or []
     text_col = fields.column("text", columns)
     if text_col is None or text_col not in columns:
@@ -355,6 +369,11 @@ def read_csv(data: bytes, name: str, fields: FieldMap) -> Iterator[Article | Inp
             yield _record_article(row, fields, name, f"row {number}", number)
     except csv.Error as exc:
         yield InputError(name, f"row {reader.line_num}", f"expected CSV, found a malformed row ({exc})")
+    except UnicodeDecodeError as exc:
+        yield InputError(name, f"row {reader.line_num + 1}", f"expected UTF-8 text, found an undecodable byte "
+                         f"0x{exc.object[exc.start]:02x}; convert {name} to UTF-8 (rows before it were read)")
+    finally:
+        text.detach()
 
 
 def read_html(data: bytes, name: str, item: str | None = None) -> Iterator[Article | InputError]:
@@ -398,6 +417,22 @@ def read_text(data: bytes, name: str, item: str | None = None) -> Iterator[Artic
     yield Article(doc_id=Path(item).stem if item != "-" else "stdin", text=text, input=name, item=item)
 
 
+STREAMED_KINDS = ("jsonl", "csv")
+
+
+def read_stream(handle: BinaryIO, name: str, fields: FieldMap) -> Iterator[Article | InputError]:
+    """An input read from a binary stream: JSONL and CSV row by row (bounded memory), other kinds (a feed,
+    a page, a text) whole, as they are one document or one XML tree."""
+    head = handle.peek(2048)[:2048] if hasattr(handle, "peek") else b""
+    kind = sniff(head, name)
+    if kind == "jsonl":
+        yield from read_jsonl(handle, name, fields)
+    elif kind == "csv":
+        yield from read_csv(handle, name, fields)
+    else:
+        yield from read_bytes(handle.read(), name, fields)
+
+
 def read_bytes(data: bytes, name: str, fields: FieldMap) -> Iterator[Article | InputError]:
     kind = sniff(data, name)
     if kind == "feed":
@@ -427,7 +462,7 @@ class InputReader:
     """Reads the inputs a user named ('-' for stdin, files, folders, http(s) URLs) in order."""
 
     fields: FieldMap = field(default_factory=FieldMap)
-    stdin: Callable[[], bytes] = lambda: sys.stdin.buffer.read()
+    stdin: Callable[[], bytes | BinaryIO] = lambda: sys.stdin.buffer
     fetcher: Callable[[str], bytes] = fetch
 
     def read(self, specs: Iterable[str]) -> Iterator[Article | InputError]:
@@ -436,7 +471,11 @@ class InputReader:
 
     def _read_one(self, spec: str) -> Iterator[Article | InputError]:
         if spec == "-":
-            yield from read_bytes(self.stdin(), "-", self.fields)
+            source = self.stdin()
+            stream = io.BufferedReader(io.BytesIO(source)) if isinstance(source, bytes) else source
+            if not hasattr(stream, "peek"):
+                stream = io.BufferedReader(stream)  # type: ignore[arg-type,type-var]
+            yield from read_stream(stream, "-", self.fields)
             return
         if spec.startswith(("http://", "https://")):
             try:
@@ -463,7 +502,7 @@ class InputReader:
                 yield from reader(data, spec, str(p))
             return
         try:
-            data = path.read_bytes()
+            handle = path.open("rb")
         except FileNotFoundError:
             yield InputError(
                 spec,
@@ -474,24 +513,43 @@ class InputReader:
         except OSError as exc:
             yield InputError(spec, spec, f"expected a readable file, found {exc.strerror}")
             return
-        yield from read_bytes(data, spec, self.fields)
+        with handle:
+            yield from read_stream(handle, spec, self.fields)
 
 
 @dataclass
 class Deduplicator:
-    """Drops an article whose URL or content hash was seen before; the first one seen is kept."""
+    """Drops an article whose URL or content hash was seen before; the first one seen is kept. The keys live
+    in a SQLite file (`path`, e.g. in the run's parts folder) so that memory stays flat for any number of
+    articles; without a path, in memory."""
 
-    urls: set[str] = field(default_factory=set)
-    hashes: set[str] = field(default_factory=set)
+    path: Path | None = None
     dropped: int = 0
+    _db: sqlite3.Connection | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)  # rebuilt from the inputs on every run: they are read again
+        self._db = sqlite3.connect(str(self.path) if self.path is not None else ":memory:", check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=OFF")
+        self._db.execute("PRAGMA synchronous=OFF")
+        self._db.execute("CREATE TABLE seen (key TEXT PRIMARY KEY) WITHOUT ROWID")
 
     def keep(self, article: Article) -> bool:
+        assert self._db is not None
         url = normalize_url(article.url) if article.url else None
-        digest = article.content_hash
-        if digest in self.hashes or (url is not None and url in self.urls):
+        keys = [("h:" + article.content_hash,)] + ([("u:" + url,)] if url is not None else [])
+        found = self._db.execute(f"SELECT 1 FROM seen WHERE key IN ({','.join('?' * len(keys))}) LIMIT 1",
+                                 [k for (k,) in keys]).fetchone()
+        if found:
             self.dropped += 1
             return False
-        self.hashes.add(digest)
-        if url is not None:
-            self.urls.add(url)
+        self._db.executemany("INSERT OR IGNORE INTO seen VALUES (?)", keys)
         return True
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)

@@ -1,77 +1,112 @@
-"""Report on scored results: the aggregates and plots a researcher would otherwise make by hand.
+"""Report on scored results: the aggregates and plots a researcher would otherwise make by hand, with
+their uncertainty.
 
-`build_report(RESULTS, DIR)` reads the pair rows and the mention rows beside them (written by
-`stancelens score`) and writes into DIR:
+`build_report(RESULTS, DIR)` scans the pair rows and the mention rows beside them (a file, or a
+partitioned Parquet dataset written by `stancelens score --partition-by`) batch by batch, reading only
+the columns each step needs, so that memory follows the number of groups, not of rows. It writes into DIR:
 
 - ``stance_over_time.{csv,html,png}``  stance share per ordered pair per week or month
 - ``stance_by_outlet.{csv,html,png}``  stance share per ordered pair per outlet
+- ``stance_outlets_compared.{csv,html,png}`` one pair's stance share side by side across outlets, same periods
 - ``framing_by_actor.{csv,html,png}``  framing category share per actor, author's voice vs quoted
 - ``framing_by_outlet.{csv,html,png}`` the same per actor and outlet
-- ``evidence_<figure>.{csv,html}``     the sentences behind each figure: every row of an aggregate
-  has a ``group`` key; the evidence tables list the sentences (text, row id, document, url) of each
-  group, and the aggregate HTML links each group to them
-- ``index.html``                        the summary that links all of it; open it in a browser
+- ``evidence_<figure>.{csv,html}``     the sentences behind each figure (the aggregate HTML links each
+  group to them)
+- ``index.html``                        the summary that links all of it
+
+Every share carries `n` (rows), the number of documents and two 95 % intervals: Wilson's (rows as
+independent) and a bootstrap over documents (rows of one article are not independent: resampling whole
+documents keeps that clustering). The plots draw the bootstrap interval (Wilson's where a group has a
+single document) as error bars; groups with fewer than `MIN_ROWS` rows or `MIN_DOCUMENTS` documents are
+drawn in grey and their table row says why.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
-from dataclasses import dataclass
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from stancelens.batch.tables import infer_format, mentions_path, read_table
+from stancelens.batch.tables import infer_format, mentions_path
 
 UNKNOWN_OUTLET = "(unknown outlet)"
 UNDATED = "(undated)"
 EVIDENCE_PER_GROUP_HTML = 50  # the CSV has them all; the page stays small enough to open
 STANCE_COLORS = {"support": "#2e7d32", "oppose": "#c62828", "neutral": "#9e9e9e"}
+MIN_ROWS = 10
+MIN_DOCUMENTS = 3
+BOOTSTRAP_RESAMPLES = 400
+BOOTSTRAP_MAX_DOCUMENTS = 20_000  # larger groups: the linearised cluster interval (same target, closed form)
+Z95 = 1.959964
+BATCH_ROWS = 131_072
 
 
 class ReportError(ValueError):
     pass
 
 
-def load_results(results: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The pair rows and the mention rows of a `stancelens score` run."""
-    mentions = mentions_path(results)
-    for path in (results, mentions):
+# -- reading ------------------------------------------------------------------------------------
+
+
+class ResultsScan:
+    """Batches of one results table (file or partitioned dataset), projected onto the columns asked for."""
+
+    def __init__(self, path: Path, what: str, results: Path):
+        self.path, self.what = path, what
         if not path.exists():
             raise ReportError(
-                f"{path}: expected the results of `stancelens score --out {results}`, found no such file; "
-                "run the scoring first (its mention rows sit beside it as "
-                f"{mentions.name})"
+                f"{path}: expected the results of `stancelens score --out {results}`, found no such file; run the "
+                f"scoring first (its mention rows sit beside it as {mentions_path(results).name})"
             )
-    fmt = infer_format(results, None)
-    try:
-        pairs = read_table(results, fmt).to_pandas()
-        ments = read_table(mentions, fmt).to_pandas()
-    except Exception as exc:
-        raise ReportError(f"{results}: expected a {fmt} results table, found one that cannot be read ({exc})") from exc
-    for name, frame, needed in (
-        ("pair", pairs, {"source", "target", "stance", "row_id", "sentence_text"}),
-        ("mention", ments, {"actor", "framing", "voice", "row_id", "sentence_text"}),
-    ):
-        missing = needed - set(frame.columns)
-        if len(frame) and missing:
-            raise ReportError(
-                f"{results}: expected {name} rows with columns {sorted(needed)}, found "
-                f"{sorted(missing)} missing; was it written by `stancelens score`?"
-            )
-    return _prepare(pairs), _prepare(ments)
+        self.fmt = "parquet" if path.is_dir() else infer_format(path, None)
+        try:
+            self.schema = self._dataset().schema
+        except Exception as exc:
+            raise ReportError(f"{path}: expected a {self.fmt} results table, found one that cannot be read "
+                              f"({exc})") from exc
+
+    def _dataset(self):
+        import pyarrow.dataset as ds
+
+        if self.fmt == "parquet":
+            return ds.dataset(self.path, format="parquet", partitioning="hive" if self.path.is_dir() else None)
+        if self.fmt == "csv":
+            return ds.dataset(self.path, format="csv")
+        return ds.dataset(self.path, format="json")
+
+    @property
+    def names(self) -> set[str]:
+        return set(self.schema.names)
+
+    def batches(self, columns: list[str]) -> Iterator[pa.Table]:
+        present = [c for c in columns if c in self.names]
+        scanner = self._dataset().scanner(columns=present, batch_size=BATCH_ROWS)
+        for batch in scanner.to_batches():
+            if batch.num_rows:
+                table = pa.Table.from_batches([batch])
+                for col in columns:
+                    if col not in present:
+                        table = table.append_column(col, pa.nulls(table.num_rows, pa.string()))
+                yield table
 
 
-def _prepare(frame: pd.DataFrame) -> pd.DataFrame:
-    frame = frame.copy()
-    if frame.empty:
-        for col in ("outlet", "published", "source", "target", "stance", "actor", "framing", "voice"):
-            if col not in frame.columns:
-                frame[col] = pd.Series(dtype="object")
-    frame["outlet"] = frame["outlet"].fillna(UNKNOWN_OUTLET).replace("", UNKNOWN_OUTLET)
-    frame["when"] = pd.to_datetime(frame["published"], utc=True, errors="coerce", format="ISO8601")
-    return frame
+def open_results(results: Path) -> tuple[ResultsScan, ResultsScan]:
+    pairs = ResultsScan(results, "pair rows", results)
+    mentions = ResultsScan(mentions_path(results), "mention rows", results)
+    for scan, needed in ((pairs, {"source", "target", "stance", "row_id", "sentence_text"}),
+                         (mentions, {"actor", "framing", "voice", "row_id", "sentence_text"})):
+        missing = needed - scan.names
+        if missing:
+            raise ReportError(f"{scan.path}: expected {scan.what} with columns {sorted(needed)}, found "
+                              f"{sorted(missing)} missing; was it written by `stancelens score`?")
+    return pairs, mentions
 
 
 def period_of(when: pd.Series, period: str) -> pd.Series:
@@ -86,31 +121,143 @@ def period_of(when: pd.Series, period: str) -> pd.Series:
     return label.fillna(UNDATED)
 
 
-def _shares(frame: pd.DataFrame, keys: list[str], label_col: str, labels: list[str], prefix: str) -> pd.DataFrame:
-    """Rows per group with n and the share of each label; `group` names the group for the evidence."""
-    if frame.empty:
-        return pd.DataFrame(columns=["group", *keys, "n", *[f"{prefix}{lab}" for lab in labels]])
-    counts = frame.groupby([*keys, label_col]).size().unstack(label_col, fill_value=0)
-    counts = counts.reindex(columns=labels, fill_value=0)
-    n = counts.sum(axis=1)
-    table = counts.div(n, axis=0).round(4).add_prefix(prefix)
-    table.insert(0, "n", n)
-    table = table.reset_index()
+def with_derived(table: pa.Table, period: str) -> pa.Table:
+    """Adds `period` (from `published`, computed once per distinct date) and cleans `outlet`."""
+    published = table.column("published")
+    distinct = pc.unique(published)
+    when = pd.to_datetime(pd.Series(distinct.to_pylist(), dtype="object"), utc=True, errors="coerce",
+                          format="ISO8601")
+    labels = pa.array(period_of(when, period).tolist(), pa.string())
+    table = table.append_column("period", pc.take(labels, pc.index_in(published, distinct)))
+    outlet = pc.if_else(pc.equal(pc.fill_null(table.column("outlet"), ""), ""), UNKNOWN_OUTLET,
+                        pc.fill_null(table.column("outlet"), ""))
+    return table.set_column(table.schema.get_field_index("outlet"), "outlet", outlet)
+
+
+# -- intervals ----------------------------------------------------------------------------------
+
+
+def wilson(k: np.ndarray, n: np.ndarray, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of k successes in n trials (vectorised)."""
+    n = np.asarray(n, dtype=float)
+    p = np.divide(k, n, out=np.zeros_like(n), where=n > 0)
+    denom = 1 + z * z / np.maximum(n, 1)
+    centre = (p + z * z / (2 * np.maximum(n, 1))) / denom
+    half = z * np.sqrt(p * (1 - p) / np.maximum(n, 1) + z * z / (4 * np.maximum(n, 1) ** 2)) / denom
+    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+
+
+def document_interval(k: np.ndarray, n: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """95 % interval of the share sum(k)/sum(n) where k and n are per document, columns being labels in k:
+    a bootstrap over documents (Poisson weights), or for very large groups the linearised cluster interval."""
+    docs = len(n)
+    total = n.sum()
+    share = k.sum(axis=0) / total
+    if docs < 2:
+        return np.full_like(share, np.nan), np.full_like(share, np.nan)
+    if docs > BOOTSTRAP_MAX_DOCUMENTS:
+        resid = k - np.outer(n, share)
+        se = np.sqrt((resid ** 2).sum(axis=0) * docs / (docs - 1)) / total
+        return np.clip(share - Z95 * se, 0, 1), np.clip(share + Z95 * se, 0, 1)
+    weights = rng.poisson(1.0, size=(BOOTSTRAP_RESAMPLES, docs)).astype(float)
+    denominators = weights @ n
+    keep = denominators > 0
+    shares = (weights @ k)[keep] / denominators[keep][:, None]
+    return np.quantile(shares, 0.025, axis=0), np.quantile(shares, 0.975, axis=0)
+
+
+# -- aggregation --------------------------------------------------------------------------------
+
+
+@dataclass
+class Figure:
+    """One figure of the report: which rows (pairs or mentions), grouping keys, label column and labels,
+    the evidence columns, and how to plot its table."""
+
+    name: str
+    title: str
+    rows: str  # "pairs" or "mentions"
+    keys: list[str]
+    label_col: str
+    labels: list[str]
+    evidence_columns: list[str]
+    plot: Callable[[pd.DataFrame, Path], bool]
+    # Every row as three small integers (group id, document id, label index), kept per batch: about 13
+    # bytes a row, where the strings of the rows would take hundreds.
+    group_ids: dict[str, int] = field(default_factory=dict)
+    codes: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
+
+
+SEPARATOR = "\x1f"
+
+
+def document_ids(hashes: pa.Array) -> np.ndarray:
+    """A document's content hash as an int64 (its first 15 hex digits: collisions need ~10^9 documents)."""
+    prefix = pc.utf8_slice_codeunits(pc.fill_null(hashes, "0"), 0, 15).to_numpy(zero_copy_only=False)
+    return np.fromiter((int(h or "0", 16) for h in prefix), dtype=np.int64, count=len(prefix))
+
+
+def count_rows(table: pa.Table, figure: Figure) -> None:
+    """Code one batch's rows for the figure: group id (keys joined), document id, label index."""
+    keys = [pc.cast(pc.fill_null(table.column(k), ""), pa.string()) for k in figure.keys]
+    joined = pc.binary_join_element_wise(*keys, SEPARATOR) if len(keys) > 1 else keys[0]
+    for value in pc.unique(joined).to_pylist():
+        figure.group_ids.setdefault(value, len(figure.group_ids))
+    known = pa.array(list(figure.group_ids), pa.string())
+    groups = pc.index_in(joined, value_set=known).to_numpy(zero_copy_only=False).astype(np.int32)
+    labels = pc.index_in(table.column(figure.label_col), value_set=pa.array(figure.labels, pa.string()))
+    label_codes = pc.fill_null(labels, -1).to_numpy(zero_copy_only=False).astype(np.int16)
+    keep = label_codes >= 0  # a label outside the standard (hand-edited results) is left out
+    figure.codes.append((groups[keep], document_ids(table.column("doc_hash"))[keep], label_codes[keep]))
+
+
+def share_table(figure: Figure, seed: int = 13) -> pd.DataFrame:
+    """The figure's groups: n, documents, share per label with its Wilson and document-bootstrap intervals,
+    the interval drawn, and a note for groups too small to read."""
+    labels, keys = figure.labels, figure.keys
+    columns = ["group", *keys, "n", "documents", *[f"share_{lab}" for lab in labels], "note"]
+    if not figure.codes or not sum(len(c[0]) for c in figure.codes):
+        return pd.DataFrame(columns=columns)
+    g = np.concatenate([c[0] for c in figure.codes])
+    d = np.concatenate([c[1] for c in figure.codes])
+    lab = np.concatenate([c[2] for c in figure.codes])
+    figure.codes.clear()
+    order = np.lexsort((lab, d, g))
+    g, d, lab = g[order], d[order], lab[order]
+    names = list(figure.group_ids)
+    # Groups in the order of their keys (as a table a reader scans); documents within a group contiguous.
+    key_of = {i: tuple(names[i].split(SEPARATOR)) if len(keys) > 1 else (names[i],) for i in range(len(names))}
+    bounds = np.flatnonzero(np.r_[True, g[1:] != g[:-1], True])
+    rng = np.random.default_rng(seed)
+    out = []
+    for start, end in sorted(zip(bounds[:-1], bounds[1:], strict=True), key=lambda b: key_of[int(g[b[0]])]):
+        docs_in = d[start:end]
+        new_doc = docs_in[1:] != docs_in[:-1]
+        doc_index = np.concatenate((np.zeros(1, dtype=np.int64), np.cumsum(new_doc, dtype=np.int64)))
+        k = np.zeros((int(doc_index[-1]) + 1, len(labels)))
+        np.add.at(k, (doc_index, lab[start:end]), 1.0)
+        group_key = key_of[int(g[start])]
+        n_doc = k.sum(axis=1)
+        n = int(n_doc.sum())
+        docs = len(k)
+        share = k.sum(axis=0) / n
+        w_lo, w_hi = wilson(k.sum(axis=0), np.full(len(labels), n))
+        b_lo, b_hi = document_interval(k, n_doc, rng)
+        row: dict[str, object] = dict(zip(keys, group_key, strict=True))
+        row.update(n=n, documents=docs)
+        for i, name in enumerate(labels):
+            drawn_lo, drawn_hi = (w_lo[i], w_hi[i]) if math.isnan(b_lo[i]) else (b_lo[i], b_hi[i])
+            row.update({f"share_{name}": round(float(share[i]), 4),
+                        f"wilson_low_{name}": round(float(w_lo[i]), 4), f"wilson_high_{name}": round(float(w_hi[i]), 4),
+                        f"doc_low_{name}": None if math.isnan(b_lo[i]) else round(float(b_lo[i]), 4),
+                        f"doc_high_{name}": None if math.isnan(b_hi[i]) else round(float(b_hi[i]), 4),
+                        f"low_{name}": round(float(drawn_lo), 4), f"high_{name}": round(float(drawn_hi), 4)})
+        row["note"] = (f"too little data: n < {MIN_ROWS}" if n < MIN_ROWS else
+                       f"too little data: fewer than {MIN_DOCUMENTS} documents" if docs < MIN_DOCUMENTS else "")
+        out.append(row)
+    table = pd.DataFrame(out)
     table.insert(0, "group", [f"g{i}" for i in range(len(table))])
     return table
-
-
-def _evidence(frame: pd.DataFrame, table: pd.DataFrame, keys: list[str], columns: list[str]) -> pd.DataFrame:
-    """The rows behind each group of `table`, with the group key to find them."""
-    if frame.empty or table.empty:
-        return pd.DataFrame(columns=["group", *keys, *columns])
-    merged = frame.merge(table[["group", *keys]], on=keys, how="inner")
-    cols = ["group", *keys, *[c for c in columns if c not in keys]]
-    return merged[cols].sort_values(["group", "row_id"], key=lambda s: s.map(_natural) if s.name == "group" else s)
-
-
-def _natural(group: str) -> int:
-    return int(group[1:])
 
 
 # -- plots --------------------------------------------------------------------------------------
@@ -125,66 +272,75 @@ def _plt():
     return plt
 
 
-def _grid(count: int):
+def _grid(count: int, width: float = 5.2, height: float = 3.6):
     plt = _plt()
     cols = min(3, count)
     rows = (count + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
     for ax in axes.flat[count:]:
         ax.set_visible(False)
     return plt, fig, list(axes.flat[:count])
 
 
-def _stacked(
-    ax, frame: pd.DataFrame, category: str, share_cols: list[str], colors: dict[str, str], horizontal: bool
-) -> None:
-    left = pd.Series(0.0, index=range(len(frame)))
-    positions = range(len(frame))
-    for col in share_cols:
-        values = frame[col].reset_index(drop=True)
-        label = col.split("_", 1)[1]
-        if horizontal:
-            ax.barh(positions, values, left=left, color=colors.get(label), label=label)
-        else:
-            ax.bar(positions, values, bottom=left, color=colors.get(label), label=label)
-        left = left + values
-    ticks = [f"{c} (n={n})" for c, n in zip(frame[category], frame["n"], strict=True)]
+GREY = "#c8c8c8"
+
+
+def _dots(ax, frame: pd.DataFrame, category: str, labels: list[str], colors: dict, horizontal: bool) -> None:
+    """Each label's share per category as a dot with its 95 % interval; small groups in grey."""
+    positions = np.arange(len(frame))
+    width = 0.8 / max(len(labels), 1)
+    for i, lab in enumerate(labels):
+        offset = (i - (len(labels) - 1) / 2) * width
+        share = frame[f"share_{lab}"].to_numpy(dtype=float)
+        err = np.vstack([share - frame[f"low_{lab}"].to_numpy(dtype=float),
+                         frame[f"high_{lab}"].to_numpy(dtype=float) - share]).clip(min=0)
+        small = (frame["note"] != "").to_numpy()
+        for mask, color, label in ((~small, colors.get(lab), lab), (small, GREY, None)):
+            if not mask.any():
+                continue
+            pos = positions[mask] + offset
+            kwargs = dict(fmt="o", ms=4, capsize=2, color=color, ecolor=color, label=label, lw=1)
+            if horizontal:
+                ax.errorbar(share[mask], pos, xerr=err[:, mask], **kwargs)
+            else:
+                ax.errorbar(pos, share[mask], yerr=err[:, mask], **kwargs)
+    ticks = [f"{c} (n={n}{', too few' if note else ''})" for c, n, note in
+             zip(frame[category], frame["n"], frame["note"], strict=True)]
     if horizontal:
         ax.set_yticks(list(positions), ticks, fontsize=7)
-        ax.set_xlim(0, 1)
+        ax.set_xlim(-0.02, 1.02)
         ax.invert_yaxis()
     else:
         ax.set_xticks(list(positions), ticks, rotation=45, ha="right", fontsize=7)
-        ax.set_ylim(0, 1)
+        ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
 
 
-def _save(plt, fig, path: Path, handles_from) -> None:
+def _save(plt, fig, path: Path, handles_from, note: str) -> None:
     handles, labels = handles_from.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(8, len(labels)), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=min(8, len(labels)) or 1, fontsize=8, frameon=False)
+    fig.text(0.01, 0.995, note, fontsize=7, color="#555", va="top")
+    fig.tight_layout(rect=(0, 0.06, 1, 0.97))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def plot_stance(
-    table: pd.DataFrame,
-    category: str,
-    labels: list[str],
-    pairs: list[tuple[str, str]],
-    path: Path,
-    horizontal: bool,
-) -> bool:
+INTERVAL_NOTE = (f"dots: share; bars: 95% interval (bootstrap over documents; Wilson with one document); grey: "
+                 f"fewer than {MIN_ROWS} rows or {MIN_DOCUMENTS} documents")
+
+
+def plot_stance(table: pd.DataFrame, category: str, labels: list[str], pairs: list[tuple[str, str]], path: Path,
+                horizontal: bool) -> bool:
     rows = table[table[category] != UNDATED] if category == "period" else table
     pairs = [p for p in pairs if ((rows["source"] == p[0]) & (rows["target"] == p[1])).any()]
     if not pairs:
         return False
     plt, fig, axes = _grid(len(pairs))
-    share_cols = [f"share_{lab}" for lab in labels]
     for ax, (source, target) in zip(axes, pairs, strict=True):
         sub = rows[(rows["source"] == source) & (rows["target"] == target)].sort_values(category)
-        _stacked(ax, sub, category, share_cols, STANCE_COLORS, horizontal)
+        _dots(ax, sub, category, labels, STANCE_COLORS, horizontal)
         ax.set_title(f"{source} → {target}", fontsize=10)
-    _save(plt, fig, path, axes[0])
+    _save(plt, fig, path, axes[0], INTERVAL_NOTE)
     return True
 
 
@@ -194,15 +350,55 @@ def plot_framing(table: pd.DataFrame, category: str, labels: list[str], actors: 
         return False
     plt = _plt()
     cmap = plt.get_cmap("tab10")
-    colors = {lab: ("#dddddd" if lab == "none" else cmap(i % 10)) for i, lab in enumerate(labels)}
-    plt, fig, axes = _grid(len(actors))
-    share_cols = [f"share_{lab}" for lab in labels]
+    shown = [lab for lab in labels if lab != "none"]  # none is 1 minus the rest; its dot would crowd the others
+    colors = {lab: cmap(i % 10) for i, lab in enumerate(shown)}
+    plt, fig, axes = _grid(len(actors), width=6.0)
     for ax, actor in zip(axes, actors, strict=True):
         sub = table[table["actor"] == actor].sort_values(category).copy()
         sub["bar"] = sub[category] if category == "voice" else sub[category] + " · " + sub["voice"]
-        _stacked(ax, sub, "bar", share_cols, colors, horizontal=True)
+        _dots(ax, sub, "bar", shown, colors, horizontal=True)
         ax.set_title(actor, fontsize=10)
-    _save(plt, fig, path, axes[0])
+    _save(plt, fig, path, axes[0], INTERVAL_NOTE + "; 'none' is not drawn")
+    return True
+
+
+def plot_outlets_compared(table: pd.DataFrame, labels: list[str], pairs: list[tuple[str, str]], path: Path) -> bool:
+    """For each pair: its support and oppose shares per period, one series per outlet, side by side."""
+    rows = table[(table["period"] != UNDATED)]
+    pairs = [p for p in pairs if ((rows["source"] == p[0]) & (rows["target"] == p[1])).any()][:3]
+    if not pairs:
+        return False
+    shown = [lab for lab in labels if lab != "neutral"] or labels
+    plt = _plt()
+    fig, axes = plt.subplots(len(pairs), len(shown), figsize=(6.5 * len(shown), 3.4 * len(pairs)), squeeze=False)
+    cmap = plt.get_cmap("tab10")
+    for r, (source, target) in enumerate(pairs):
+        sub = rows[(rows["source"] == source) & (rows["target"] == target)]
+        periods = sorted(sub["period"].unique())
+        outlets = list(sub.groupby("outlet")["n"].sum().sort_values(ascending=False).index[:6])
+        width = 0.8 / max(len(outlets), 1)
+        for c, lab in enumerate(shown):
+            ax = axes[r][c]
+            for i, outlet in enumerate(outlets):
+                cell = sub[sub["outlet"] == outlet].set_index("period").reindex(periods)
+                have = cell["n"].notna().to_numpy()
+                if not have.any():
+                    continue
+                pos = np.arange(len(periods))[have] + (i - (len(outlets) - 1) / 2) * width
+                share = cell[f"share_{lab}"].to_numpy(dtype=float)[have]
+                err = np.vstack([share - cell[f"low_{lab}"].to_numpy(dtype=float)[have],
+                                 cell[f"high_{lab}"].to_numpy(dtype=float)[have] - share]).clip(min=0)
+                small = (cell["note"].fillna("") != "").to_numpy()[have]
+                color = cmap(i % 10)
+                ax.errorbar(pos[~small], share[~small], yerr=err[:, ~small], fmt="o", ms=4, capsize=2, color=color,
+                            label=outlet if r == 0 and c == 0 else None)
+                if small.any():
+                    ax.errorbar(pos[small], share[small], yerr=err[:, small], fmt="o", ms=4, capsize=2, color=GREY)
+            ax.set_xticks(range(len(periods)), periods, rotation=45, ha="right", fontsize=7)
+            ax.set_ylim(-0.02, 1.02)
+            ax.grid(alpha=0.3)
+            ax.set_title(f"{source} → {target}: share {lab}", fontsize=10)
+    _save(plt, fig, path, axes[0][0], INTERVAL_NOTE)
     return True
 
 
@@ -247,21 +443,21 @@ def _page(title: str, body: str) -> str:
     )
 
 
-def _evidence_page(title: str, evidence: pd.DataFrame, back: str) -> str:
-    columns = [c for c in evidence.columns if c != "group"]
-    groups: dict[str, list[list]] = {}
-    for group, *row in _records(evidence[["group", *columns]]):
-        groups.setdefault(str(group), []).append(row)
+def _evidence_page(title: str, groups: dict[str, list[list]], columns: list[str], totals: dict[str, int],
+                   back: str) -> str:
     sections = []
-    for group, rows in groups.items():
-        more = len(rows) - EVIDENCE_PER_GROUP_HTML
+    for group in sorted(groups, key=_natural):
+        rows = groups[group]
+        more = totals.get(group, 0) - len(rows)
         note = f"<p>{more} more in the CSV.</p>" if more > 0 else ""
         anchor = html.escape(group)
-        sections.append(
-            f'<h3 id="{anchor}">{anchor} (<a href="{back}#{anchor}">back</a>)</h3>'
-            f"{_html_rows(columns, rows[:EVIDENCE_PER_GROUP_HTML])}{note}"
-        )
+        sections.append(f'<h3 id="{anchor}">{anchor} (<a href="{back}#{anchor}">back</a>)</h3>'
+                        f"{_html_rows(columns, rows)}{note}")
     return _page(title, "".join(sections) or "<p>No sentences.</p>")
+
+
+def _natural(group: str) -> int:
+    return int(group[1:])
 
 
 # -- the report ---------------------------------------------------------------------------------
@@ -270,66 +466,148 @@ def _evidence_page(title: str, evidence: pd.DataFrame, back: str) -> str:
 PAIR_EVIDENCE = ["stance", "row_id", "doc_id", "outlet", "published", "url", "sentence_index", "sentence_text"]
 MENTION_EVIDENCE = ["framing", "mention_text", "term_text", "speaker", "negated", "row_id", "doc_id", "outlet",
                     "published", "url", "sentence_index", "sentence_text"]
+PAIR_COLUMNS = ["source", "target", "stance", "outlet", "published", "doc_hash"]
+MENTION_COLUMNS = ["actor", "voice", "framing", "outlet", "published", "doc_hash"]
 
 
-@dataclass
-class Figure:
-    """One figure of the report: its rows, grouping keys and label column, and how to plot its table."""
-
-    name: str
-    title: str
-    frame: pd.DataFrame
-    keys: list[str]
-    label_col: str
-    labels: list[str]
-    evidence_columns: list[str]
-    plot: Callable[[pd.DataFrame, Path], bool]
+def _labels(scan: ResultsScan, label_col: str, fallback: list[str]) -> list[str]:
+    probs = [c[len("prob_"):] for c in scan.schema.names if c.startswith("prob_")]
+    if probs:
+        return probs
+    seen: set[str] = set()
+    for batch in scan.batches([label_col]):
+        seen.update(v for v in pc.unique(batch.column(label_col)).to_pylist() if v is not None)
+    return [lab for lab in fallback if lab in seen] + sorted(seen - set(fallback))
 
 
-def _largest(frame: pd.DataFrame, keys: list[str], top: int) -> list:
-    """The `top` groups with most rows (ties in first-seen order)."""
-    if not len(frame):
-        return []
-    index = frame.groupby(keys).size().sort_values(ascending=False, kind="stable").head(top).index
-    return [tuple(k) for k in index] if len(keys) > 1 else list(index)
-
-
-def report_figures(pairs: pd.DataFrame, mentions: pd.DataFrame, period: str, top: int) -> list[Figure]:
-    stance_labels = [c[len("prob_") :] for c in pairs.columns if c.startswith("prob_")] or list(STANCE_COLORS)
-    framing_labels = [c[len("prob_") :] for c in mentions.columns if c.startswith("prob_")]
-    framing_labels = framing_labels or sorted(mentions["framing"].dropna().unique())
-    top_pairs = _largest(pairs, ["source", "target"], top)
-    top_actors = _largest(mentions, ["actor"], top)
+def report_figures(pairs: ResultsScan, mentions: ResultsScan, period: str,
+                   top_pairs: list, top_actors: list) -> list[Figure]:
+    stance = _labels(pairs, "stance", list(STANCE_COLORS))
+    framing = _labels(mentions, "framing", [])
     return [
-        Figure("stance_over_time", f"Stance share per ordered pair per {period}", pairs,
-               ["source", "target", "period"], "stance", stance_labels, PAIR_EVIDENCE,
-               lambda t, p: plot_stance(t, "period", stance_labels, top_pairs, p, horizontal=False)),
-        Figure("stance_by_outlet", "Stance share per ordered pair per outlet", pairs,
-               ["source", "target", "outlet"], "stance", stance_labels, PAIR_EVIDENCE,
-               lambda t, p: plot_stance(t, "outlet", stance_labels, top_pairs, p, horizontal=True)),
-        Figure("framing_by_actor", "Framing category share per actor, author's voice vs quoted", mentions,
-               ["actor", "voice"], "framing", framing_labels, MENTION_EVIDENCE,
-               lambda t, p: plot_framing(t, "voice", framing_labels, top_actors, p)),
-        Figure("framing_by_outlet", "Framing category share per actor and outlet, by voice", mentions,
-               ["actor", "outlet", "voice"], "framing", framing_labels, MENTION_EVIDENCE,
-               lambda t, p: plot_framing(t, "outlet", framing_labels, top_actors, p)),
+        Figure("stance_over_time", f"Stance share per ordered pair per {period}", "pairs",
+               ["source", "target", "period"], "stance", stance, PAIR_EVIDENCE,
+               lambda t, p: plot_stance(t, "period", stance, top_pairs, p, horizontal=False)),
+        Figure("stance_by_outlet", "Stance share per ordered pair per outlet", "pairs",
+               ["source", "target", "outlet"], "stance", stance, PAIR_EVIDENCE,
+               lambda t, p: plot_stance(t, "outlet", stance, top_pairs, p, horizontal=True)),
+        Figure("stance_outlets_compared", f"One pair's stance share across outlets, per {period}", "pairs",
+               ["source", "target", "period", "outlet"], "stance", stance, PAIR_EVIDENCE,
+               lambda t, p: plot_outlets_compared(t, stance, top_pairs, p)),
+        Figure("framing_by_actor", "Framing category share per actor, author's voice vs quoted", "mentions",
+               ["actor", "voice"], "framing", framing, MENTION_EVIDENCE,
+               lambda t, p: plot_framing(t, "voice", framing, top_actors, p)),
+        Figure("framing_by_outlet", "Framing category share per actor and outlet, by voice", "mentions",
+               ["actor", "outlet", "voice"], "framing", framing, MENTION_EVIDENCE,
+               lambda t, p: plot_framing(t, "outlet", framing, top_actors, p)),
     ]
 
 
-def write_figure(figure: Figure, out: Path) -> str:
-    """The figure's table, evidence, pages and PNG in `out`; returns its section of index.html."""
+@dataclass
+class Coverage:
+    """What the report covers, gathered while scanning."""
+
+    documents: set = field(default_factory=set)
+    pair_rows: int = 0
+    mention_rows: int = 0
+    outlets: set = field(default_factory=set)
+    first: str | None = None
+    last: str | None = None
+    models: set = field(default_factory=set)
+    group_sizes: dict = field(default_factory=dict)
+
+    def add(self, table: pa.Table, kind: str, key: list[str]) -> None:
+        if kind == "pairs":
+            self.pair_rows += table.num_rows
+        else:
+            self.mention_rows += table.num_rows
+        self.documents.update(pc.unique(table.column("doc_hash")).to_pylist())
+        self.outlets.update(pc.unique(table.column("outlet")).to_pylist())
+        dates = pc.drop_null(pc.utf8_slice_codeunits(table.column("published"), 0, 10))
+        dates = dates.filter(pc.match_substring_regex(dates, r"^\d{4}-\d{2}-\d{2}$"))
+        if len(dates):
+            lo, hi = pc.min(dates).as_py(), pc.max(dates).as_py()
+            self.first = min(filter(None, [self.first, lo]))
+            self.last = max(filter(None, [self.last, hi]))
+        for m in table.select(["model_name", "model_version", "model_hash"]).group_by(
+                ["model_name", "model_version", "model_hash"]).aggregate([]).to_pylist():
+            self.models.add(f"{m['model_name']} {m['model_version']} ({m['model_hash'] or 'no hash'})")
+        counts = table.select(key).group_by(key).aggregate([([], "count_all")]).to_pylist()
+        sizes = self.group_sizes.setdefault(kind, {})
+        for row in counts:
+            k = tuple(row[c] for c in key)
+            sizes[k] = sizes.get(k, 0) + row["count_all"]
+
+    def largest(self, kind: str, top: int) -> list:
+        sizes = self.group_sizes.get(kind, {})
+        ranked = sorted(sizes.items(), key=lambda kv: -kv[1])[:top]  # stable: ties keep first-seen order
+        return [k if len(k) > 1 else k[0] for k, _ in ranked]
+
+
+def scan(pairs: ResultsScan, mentions: ResultsScan, figures: list[Figure], period: str,
+         coverage: Coverage | None = None) -> None:
+    """One pass over each table: per-document counts of every figure (and the coverage)."""
+    for kind, source, columns, key in (("pairs", pairs, PAIR_COLUMNS, ["source", "target"]),
+                                       ("mentions", mentions, MENTION_COLUMNS, ["actor"])):
+        extra = ["model_name", "model_version", "model_hash"] if coverage is not None else []
+        for batch in source.batches([*columns, *extra]):
+            batch = with_derived(batch, period)
+            if coverage is not None:
+                coverage.add(batch, kind, key)
+            for figure in figures:
+                if figure.rows == kind:
+                    count_rows(batch, figure)
+
+
+def write_evidence(source: ResultsScan, figures: list[Figure], tables: dict[str, pd.DataFrame], out: Path,
+                   period: str) -> dict[str, tuple[dict, dict]]:
+    """The sentences behind each group, streamed: the CSVs get every row, the pages the first
+    EVIDENCE_PER_GROUP_HTML of each group."""
+    if not figures:
+        return {}
+    columns = sorted({c for f in figures for c in [*f.keys, *f.evidence_columns]} - {"period"})
+    columns = [*[c for c in columns if c != "published"], "published"]
+    kept: dict[str, tuple[dict, dict]] = {f.name: ({}, {}) for f in figures}
+    first = True
+    for batch in source.batches([c for c in columns if c != "period"]):
+        frame = with_derived(batch, period).to_pandas()
+        for figure in figures:
+            groups = tables[figure.name]
+            cols = ["group", *figure.keys, *[c for c in figure.evidence_columns if c not in figure.keys]]
+            merged = frame.merge(groups[["group", *figure.keys]], on=figure.keys, how="inner")[cols]
+            merged.to_csv(out / f"evidence_{figure.name}.csv", mode="w" if first else "a", header=first, index=False)
+            shown, totals = kept[figure.name]
+            for group, sub in merged.groupby("group", sort=False):
+                totals[group] = totals.get(group, 0) + len(sub)
+                room = EVIDENCE_PER_GROUP_HTML - len(shown.get(group, []))
+                if room > 0:
+                    shown.setdefault(group, []).extend(_records(sub.drop(columns=["group"]).head(room)))
+        first = False
+    if first:  # no rows at all: empty tables with their headers
+        for figure in figures:
+            pd.DataFrame(columns=["group", *figure.keys, *figure.evidence_columns]).to_csv(
+                out / f"evidence_{figure.name}.csv", index=False)
+    return kept
+
+
+def write_figure(figure: Figure, table: pd.DataFrame, evidence: tuple[dict, dict], out: Path) -> str:
+    """The figure's table, pages and PNG in `out` (its evidence CSV is already there); returns its
+    section of index.html."""
     name, title = figure.name, figure.title
-    table = _shares(figure.frame, figure.keys, figure.label_col, figure.labels, "share_")
-    evidence = _evidence(figure.frame, table, figure.keys, figure.evidence_columns)
     table.to_csv(out / f"{name}.csv", index=False)
-    evidence.to_csv(out / f"evidence_{name}.csv", index=False)
-    (out / f"{name}.html").write_text(_page(title, _html_table(table, link=f"evidence_{name}.html")), encoding="utf-8")
+    shown_cols = ["group", *figure.keys, "n", "documents",
+                  *[c for lab in figure.labels for c in (f"share_{lab}", f"low_{lab}", f"high_{lab}")], "note"]
+    (out / f"{name}.html").write_text(
+        _page(title, _html_table(table[[c for c in shown_cols if c in table.columns]],
+                                 link=f"evidence_{name}.html")), encoding="utf-8")
+    columns = [c for c in [*figure.keys, *figure.evidence_columns] if c not in ("group",)]
+    columns = list(dict.fromkeys(columns))
     (out / f"evidence_{name}.html").write_text(
-        _evidence_page(f"Sentences behind: {title}", evidence, f"{name}.html"), encoding="utf-8"
-    )
+        _evidence_page(f"Sentences behind: {title}", evidence[0], columns, evidence[1], f"{name}.html"),
+        encoding="utf-8")
     png = out / f"{name}.png"
     png.unlink(missing_ok=True)
-    drawn = figure.plot(table, png)
+    drawn = figure.plot(table, png) if len(table) else False
     shown = (
         f'<p><a href="{name}.png"><img src="{name}.png" alt="{html.escape(title)}"></a></p>'
         if drawn
@@ -337,38 +615,25 @@ def write_figure(figure: Figure, out: Path) -> str:
         + ".</em></p>"
     )
     return (
-        f"<h2>{html.escape(title)}</h2>{shown}<p>Tables: <a href='{name}.html'>{name}.html</a> · "
-        f"<a href='{name}.csv'>{name}.csv</a> · sentences behind it: <a href='evidence_{name}.html'>"
+        f"<h2>{html.escape(title)}</h2>{shown}<p>{html.escape(INTERVAL_NOTE)}. Tables: <a href='{name}.html'>"
+        f"{name}.html</a> · <a href='{name}.csv'>{name}.csv</a> (n, documents, share, Wilson and "
+        f"document-bootstrap intervals per label) · sentences behind it: <a href='evidence_{name}.html'>"
         f"evidence_{name}.html</a> · <a href='evidence_{name}.csv'>evidence_{name}.csv</a></p>"
     )
 
 
-def summary_table(results: Path, pairs: pd.DataFrame, mentions: pd.DataFrame, top: int) -> pd.DataFrame:
-    """What the report covers: documents, rows, outlets, dates and the models that scored them."""
-    docs = pd.concat([pairs.get("doc_hash", pd.Series(dtype=str)), mentions.get("doc_hash", pd.Series(dtype=str))])
-    dated = pd.concat([pairs["when"], mentions["when"]]).dropna()
-    models = (
-        sorted(
-            {
-                f"{r.model_name} {r.model_version} ({r.model_hash or 'no hash'})"
-                for r in pd.concat([pairs, mentions])
-                .drop_duplicates(["model_name", "model_version", "model_hash"])
-                .itertuples()
-            }
-        )
-        if len(docs)
-        else []
-    )
+def summary_table(results: Path, coverage: Coverage, top: int) -> pd.DataFrame:
     return pd.DataFrame(
         [
             ("results", str(results)),
-            ("documents with actors", docs.nunique()),
-            ("pair rows (document, sentence, ordered pair)", len(pairs)),
-            ("mention rows", len(mentions)),
-            ("outlets", pd.concat([pairs["outlet"], mentions["outlet"]]).nunique()),
-            ("dates", f"{dated.min():%Y-%m-%d} … {dated.max():%Y-%m-%d}" if len(dated) else "none given"),
-            ("model", "; ".join(models) or "-"),
+            ("documents with actors", len(coverage.documents)),
+            ("pair rows (document, sentence, ordered pair)", coverage.pair_rows),
+            ("mention rows", coverage.mention_rows),
+            ("outlets", len(coverage.outlets)),
+            ("dates", f"{coverage.first} … {coverage.last}" if coverage.first else "none given"),
+            ("model", "; ".join(sorted(coverage.models)) or "-"),
             ("plotted", f"the {top} pairs and actors with most rows (all of them are in the tables)"),
+            ("uncertainty", INTERVAL_NOTE),
         ],
         columns=["", "value"],
     )
@@ -378,15 +643,25 @@ def build_report(results: Path, out: Path, period: str = "month", top: int = 6) 
     """Write the tables, plots and index.html into `out`; returns the index.html path."""
     if period not in ("week", "month"):
         raise ReportError(f"--period: expected week or month, found {period!r}")
-    pairs, mentions = load_results(results)
+    pairs, mentions = open_results(results)
     out.mkdir(parents=True, exist_ok=True)
-    pairs["period"] = period_of(pairs["when"], period)
-    mentions["period"] = period_of(mentions["when"], period)
-    sections = [write_figure(f, out) for f in report_figures(pairs, mentions, period, top)]
+    coverage = Coverage()
+    # The figures need the top pairs and actors only to plot: counted in the same pass.
+    figures = report_figures(pairs, mentions, period, [], [])
+    scan(pairs, mentions, figures, period, coverage)
+    top_pairs, top_actors = coverage.largest("pairs", top), coverage.largest("mentions", top)
+    for figure, fresh in zip(figures, report_figures(pairs, mentions, period, top_pairs, top_actors), strict=True):
+        figure.plot = fresh.plot
+    tables = {f.name: share_table(f) for f in figures}
+    evidence = {
+        **write_evidence(pairs, [f for f in figures if f.rows == "pairs"], tables, out, period),
+        **write_evidence(mentions, [f for f in figures if f.rows == "mentions"], tables, out, period),
+    }
+    sections = [write_figure(f, tables[f.name], evidence.get(f.name, ({}, {})), out) for f in figures]
     index = out / "index.html"
     index.write_text(
-        _page(f"stancelens report: {results.name}",
-              _html_table(summary_table(results, pairs, mentions, top)) + "".join(sections)),
+        _page(f"stancelens report: {results.name}", _html_table(summary_table(results, coverage, top))
+              + "".join(sections)),
         encoding="utf-8",
     )
     return index

@@ -25,8 +25,9 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stancelens.batch.feeds import Article, Deduplicator, InputError, InputReader
+from stancelens.batch.results import ResultsWriter
 from stancelens.batch.runners import LocalRunner, RayRunner
 from stancelens.batch.tables import (
     Scored,
@@ -47,7 +49,6 @@ from stancelens.batch.tables import (
     parts_path,
     read_table,
     write_parquet,
-    write_table,
 )
 from stancelens.model.annotation import ModelInfo
 from stancelens.model.files import atomic_writer
@@ -146,6 +147,7 @@ class Checkpoint:
         every_seconds: float = 60.0,
         inputs: list[dict] | None = None,
         output_mode: str = "refuse",
+        actors: str | None = None,
     ):
         self.dir = directory
         self.model = model
@@ -158,9 +160,10 @@ class Checkpoint:
             "framing_labels": list(framing_labels),
             "inputs": inputs or [],
             "output_mode": output_mode,
+            "actors": actors,  # the registry's fingerprint: a run under another actor set is not resumed into
         }
         self.parts: list[dict] = []
-        self.completed: set[str] = set()
+        self.completed: CompletedDocuments | None = None
         self.resumed = Totals()
         self._buffer: list[Scored] = []
         self._last_commit = time.monotonic()
@@ -187,6 +190,8 @@ class Checkpoint:
         return self
 
     def __exit__(self, *exc) -> None:
+        if self.completed is not None:
+            self.completed.close()
         if self._lock is not None:
             os.close(self._lock)
             self._lock = None
@@ -217,6 +222,12 @@ class Checkpoint:
                     f"({', '.join(map(str, changed or ['a different list']))}); rerun the same command with the "
                     f"same inputs to resume, or delete {self.dir} to start over"
                 )
+            if found["actors"] != self.identity["actors"] and found["model"] == self.identity["model"]:
+                raise ScoringError(
+                    f"{self.dir}: expected a checkpoint made with this actor registry, found one made with another "
+                    "(a different --actors file or --actors-mode); rerun with the same --actors to resume, or "
+                    f"delete {self.dir} to start over"
+                )
             if found != self.identity:
                 raise ScoringError(
                     f"{self.dir}: expected a checkpoint of model {self.identity['model']}, found one of "
@@ -225,19 +236,23 @@ class Checkpoint:
                 )
             self.parts = data["parts"]
         listed: set[str] = set()
+        # The documents of committed parts, rebuilt from the parts themselves (the manifest is the truth).
+        self.completed = CompletedDocuments(self.dir / "completed.sqlite")
         for part in self.parts:
             listed.update(f"{part['name']}.{kind}" for kind in ("pairs.parquet", "mentions.parquet", "docs.json"))
             self.completed.update(json.loads((self.dir / f"{part['name']}.docs.json").read_text("utf-8")))
             self.resumed.add(Totals(part["documents"], part["sentences"], part["pairs"], part["mentions"]))
         # Files of a part that was being written when the last run died: never committed, so dropped.
         for path in self.dir.iterdir():
-            if path.name not in listed and path.name not in ("manifest.json", "lock"):
-                path.unlink()
+            if path.name not in listed and path.name not in ("manifest.json", "lock", "completed.sqlite"):
+                if path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
 
     def add(self, scored: Scored) -> Totals | None:
         """Buffer a document; commit a part when enough documents or time have gathered."""
         self._buffer.append(scored)
-        self.completed.add(scored.doc_hash)
         due = len(self._buffer) >= self.every_docs or time.monotonic() - self._last_commit >= self.every_seconds
         return self.commit() if due else None
 
@@ -246,6 +261,7 @@ class Checkpoint:
             return None
         number = 1 + max((int(p["name"].split("-")[1]) for p in self.parts), default=0)
         name = f"part-{number:06d}"
+        self._buffer.sort(key=lambda s: s.doc_index)  # a Ray chunk comes back in any order
         pairs = [row for s in self._buffer for row in s.pairs]
         mentions = [row for s in self._buffer for row in s.mentions]
         write_parquet(pa.Table.from_pylist(pairs, schema=self.pair_schema), self.dir / f"{name}.pairs.parquet")
@@ -255,39 +271,65 @@ class Checkpoint:
         with atomic_writer(self.dir / f"{name}.docs.json") as handle:
             json.dump([s.doc_hash for s in self._buffer], handle)
         totals = Totals(len(self._buffer), sum(s.sentences for s in self._buffer), len(pairs), len(mentions))
-        entry = {"name": name, **totals.__dict__}
+        entry = {"name": name, **totals.__dict__, "first": self._buffer[0].doc_index,
+                 "last": self._buffer[-1].doc_index}
         with atomic_writer(self.manifest) as handle:
             json.dump({"version": MANIFEST_VERSION, **self.identity, "parts": [*self.parts, entry]}, handle)
         self.parts.append(entry)
+        assert self.completed is not None
+        self.completed.update(s.doc_hash for s in self._buffer)
         self._buffer.clear()
         self._last_commit = time.monotonic()
         return totals
 
-    def tables(self) -> tuple[pa.Table, pa.Table]:
-        pairs = [pq.read_table(self.dir / f"{p['name']}.pairs.parquet", schema=self.pair_schema) for p in self.parts]
-        mentions = [
-            pq.read_table(self.dir / f"{p['name']}.mentions.parquet", schema=self.mention_schema) for p in self.parts
-        ]
-        pair_table = pa.concat_tables(pairs) if pairs else self.pair_schema.empty_table()
-        mention_table = pa.concat_tables(mentions) if mentions else self.mention_schema.empty_table()
-        # Input order, whatever order the parts were committed in (resumed runs, Ray's out-of-order batches).
-        pair_table = pair_table.sort_by(
-            [
-                ("doc_index", "ascending"),
-                ("sentence_index", "ascending"),
-                ("source", "ascending"),
-                ("target", "ascending"),
-            ]
-        )
-        mention_table = mention_table.sort_by(
-            [
-                ("doc_index", "ascending"),
-                ("mention_start", "ascending"),
-                ("mention_end", "ascending"),
-                ("actor", "ascending"),
-            ]
-        )
-        return pair_table, mention_table
+    def ordered_parts(self) -> list[list[dict]]:
+        """Committed parts grouped so that reading the groups in turn gives input order: parts whose
+        document ranges do not overlap (a local run) are groups of one; parts of one Ray chunk (results come
+        back in any order) or a retried document in a later run's part join the parts they overlap, sorted
+        together — a group is at most about one chunk, so memory stays bounded."""
+        parts = sorted(self.parts, key=lambda p: (p.get("first", 0), p.get("last", 0)))
+        groups: list[list[dict]] = []
+        reach = -1
+        for part in parts:
+            if groups and part.get("first", 0) <= reach:
+                groups[-1].append(part)
+            else:
+                groups.append([part])
+            reach = max(reach, part.get("last", 0))
+        return groups
+
+    def tables(self) -> Iterator[tuple[pa.Table, pa.Table]]:
+        """(pairs, mentions) of the committed parts, one group at a time, in input order."""
+        for group in self.ordered_parts():
+            pairs = pa.concat_tables([pq.read_table(self.dir / f"{p['name']}.pairs.parquet", schema=self.pair_schema)
+                                      for p in group])
+            mentions = pa.concat_tables([pq.read_table(self.dir / f"{p['name']}.mentions.parquet",
+                                                       schema=self.mention_schema) for p in group])
+            yield (pairs.sort_by([("doc_index", "ascending"), ("sentence_index", "ascending"),
+                                  ("source", "ascending"), ("target", "ascending")]),
+                   mentions.sort_by([("doc_index", "ascending"), ("mention_start", "ascending"),
+                                     ("mention_end", "ascending"), ("actor", "ascending")]))
+
+
+class CompletedDocuments:
+    """Content hashes of the documents in committed parts, in a SQLite file of the parts folder (bounded
+    memory); rebuilt from the parts on every start, so a kill at any instant leaves it consistent."""
+
+    def __init__(self, path: Path):
+        path.unlink(missing_ok=True)
+        self.db = sqlite3.connect(str(path))
+        self.db.execute("PRAGMA journal_mode=OFF")
+        self.db.execute("PRAGMA synchronous=OFF")
+        self.db.execute("CREATE TABLE done (hash TEXT PRIMARY KEY) WITHOUT ROWID")
+
+    def update(self, hashes: Iterable[str]) -> None:
+        self.db.executemany("INSERT OR IGNORE INTO done VALUES (?)", ((h,) for h in hashes))
+
+    def __contains__(self, digest: str) -> bool:
+        return self.db.execute("SELECT 1 FROM done WHERE hash = ?", (digest,)).fetchone() is not None
+
+    def close(self) -> None:
+        self.db.close()
 
 
 # -- the run ------------------------------------------------------------------------------------
@@ -321,7 +363,8 @@ class ScoreSummary:
 
 @dataclass
 class ScoreRun:
-    """One `stancelens score` invocation: read, skip what is done, score, checkpoint, merge."""
+    """One `stancelens score` invocation: read lazily, skip what is done, score in bounded chunks,
+    checkpoint, and stream the committed parts into RESULTS."""
 
     inputs: Sequence[str]
     out: Path
@@ -334,6 +377,8 @@ class ScoreRun:
     checkpoint_seconds: float = 60.0
     progress: bool | None = None  # None: a bar only on a terminal (tqdm's rule)
     output_mode: str = "refuse"  # refuse | overwrite | append: what to do with results already at `out`
+    partition_by: str = "none"  # none | month | outlet: a partitioned Parquet dataset instead of one file
+    chunk_documents: int = 512  # documents read ahead and scored together: the memory bound of the run
 
     def run(self) -> ScoreSummary:
         from tqdm import tqdm
@@ -342,8 +387,8 @@ class ScoreRun:
         fmt = infer_format(self.out, self.fmt)
         runner = self.runner or LocalRunner(self.predictor)
         std = self.predictor.standard
-        errors: list[InputError] = []
         check_output(self.out, self.output_mode)
+        chunk_size = max(self.chunk_documents, self.batch_size)
         with Checkpoint(
             parts_path(self.out),
             self.predictor.info,
@@ -353,44 +398,38 @@ class ScoreRun:
             self.checkpoint_seconds,
             input_fingerprint(self.inputs),
             self.output_mode,
+            self.predictor.registry.fingerprint,
         ) as checkpoint:
-            dedup = Deduplicator()
-            pending: list[tuple[int, Article]] = []
-            index = 0
-            for found in self.reader.read(self.inputs):
-                if isinstance(found, InputError):
-                    errors.append(found)
-                elif dedup.keep(found):
-                    if found.content_hash not in checkpoint.completed:
-                        pending.append((index, found))
-                    index += 1
+            assert checkpoint.completed is not None
+            dedup = Deduplicator(checkpoint.dir / "seen.sqlite")
+            errors = ErrorLog(checkpoint.dir / "errors.run.jsonl")
             now = Totals()
             disable = None if self.progress is None else not self.progress
-            with tqdm(total=len(pending), desc="scoring", unit="doc", disable=disable, smoothing=0.1) as bar:
-                for result in runner.run(pending, self.batch_size):
-                    if isinstance(result, InputError):
-                        errors.append(result)
-                    else:
-                        checkpoint.add(result)
-                        now.add(Totals(1, result.sentences, len(result.pairs), len(result.mentions)))
-                    bar.update(1)
-                    elapsed = max(time.monotonic() - start, 1e-9)
-                    bar.set_postfix_str(f"{now.sentences / elapsed:.1f} sentences/s", refresh=False)
+            # No total: counting would mean reading every input twice; the bar shows the rate instead.
+            with tqdm(desc="scoring", unit="doc", disable=disable, smoothing=0.1) as bar:
+                chunk: list[tuple[int, Article]] = []
+                index = 0
+                for found in self.reader.read(self.inputs):
+                    if isinstance(found, InputError):
+                        errors.write(found)
+                        continue
+                    if not dedup.keep(found):
+                        continue
+                    if found.content_hash not in checkpoint.completed:
+                        chunk.append((index, found))
+                    index += 1
+                    if len(chunk) >= chunk_size:
+                        self._score(runner, chunk, checkpoint, errors, now, bar, start)
+                        chunk = []
+                self._score(runner, chunk, checkpoint, errors, now, bar, start)
+            close = getattr(runner, "close", None)
+            if close is not None:
+                close()
             checkpoint.commit()
-            pairs, mentions = checkpoint.tables()
             results_mentions = mentions_path(self.out)
-            if self.output_mode == "append":
-                pairs = append_rows(pairs, self.out, fmt)
-                mentions = append_rows(mentions, results_mentions, fmt)
-            write_table(pairs, self.out, fmt)
-            write_table(mentions, results_mentions, fmt)
-            earlier = (errors_path(self.out).read_text(encoding="utf-8")
-                       if self.output_mode == "append" and errors_path(self.out).exists() else "")
-            with atomic_writer(errors_path(self.out)) as handle:
-                handle.write(earlier)
-                for error in errors:
-                    handle.write(json.dumps(error.as_dict(), ensure_ascii=False) + "\n")
-            make_readable(errors_path(self.out))
+            self._write_results(checkpoint, fmt, results_mentions)
+            errors.finish(errors_path(self.out), self.output_mode == "append")
+            dedup.close()
             totals = Totals()
             totals.add(checkpoint.resumed)
             totals.add(now)
@@ -402,10 +441,62 @@ class ScoreRun:
             now.documents,
             checkpoint.resumed.documents,
             dedup.dropped,
-            len(errors),
+            errors.count,
             time.monotonic() - start,
             now.sentences,
             self.out,
             results_mentions,
             errors_path(self.out),
         )
+
+    def _score(self, runner, chunk, checkpoint: Checkpoint, errors: ErrorLog, now: Totals, bar, start: float) -> None:
+        if not chunk:
+            return
+        for result in runner.run(chunk, self.batch_size):
+            if isinstance(result, InputError):
+                errors.write(result)
+            else:
+                checkpoint.add(result)
+                now.add(Totals(1, result.sentences, len(result.pairs), len(result.mentions)))
+            bar.update(1)
+            elapsed = max(time.monotonic() - start, 1e-9)
+            bar.set_postfix_str(f"{now.sentences / elapsed:.1f} sentences/s", refresh=False)
+
+    def _write_results(self, checkpoint: Checkpoint, fmt: str, results_mentions: Path) -> None:
+        pairs = ResultsWriter(self.out, fmt, checkpoint.pair_schema, self.output_mode, self.partition_by)
+        mentions = ResultsWriter(results_mentions, fmt, checkpoint.mention_schema, self.output_mode,
+                                 self.partition_by)
+        try:
+            for pair_table, mention_table in checkpoint.tables():
+                pairs.write(pair_table)
+                mentions.write(mention_table)
+        except BaseException:
+            pairs.abort()
+            mentions.abort()
+            raise
+        pairs.close()
+        mentions.close()
+
+
+class ErrorLog:
+    """Inputs and items that could not be used, written as they happen (not kept in memory); put beside
+    RESULTS at the end (after the earlier errors on --append)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.handle = path.open("w", encoding="utf-8")
+        self.count = 0
+
+    def write(self, error: InputError) -> None:
+        self.handle.write(json.dumps(error.as_dict(), ensure_ascii=False) + "\n")
+        self.count += 1
+
+    def finish(self, target: Path, keep_earlier: bool) -> None:
+        self.handle.close()
+        with atomic_writer(target) as out:
+            if keep_earlier and target.exists():
+                with target.open(encoding="utf-8") as earlier:
+                    shutil.copyfileobj(earlier, out)
+            with self.path.open(encoding="utf-8") as now:
+                shutil.copyfileobj(now, out)
+        make_readable(target)

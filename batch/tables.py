@@ -128,6 +128,7 @@ class Scored:
     sentences: int
     pairs: list[dict]
     mentions: list[dict]
+    doc_index: int = -1  # position in the run's input order
 
 
 def document_rows(
@@ -203,7 +204,7 @@ def document_rows(
                     **model,
                 }
             )
-    return Scored(digest, len(ann.sentences), pairs, mentions)
+    return Scored(digest, len(ann.sentences), pairs, mentions, doc_index)
 
 
 # -- reading and writing ------------------------------------------------------------------------

@@ -41,6 +41,10 @@ class LexiconEngine:
         self.info = ModelInfo(name="lexicon", version=self.standard.version, hash=None)
         self._cues: dict[str, str | None] = {}
 
+    def with_registry(self, registry: Registry) -> LexiconEngine:
+        """These rules over another actor registry (and its framing terms): an actor set chosen at run time."""
+        return LexiconEngine(registry.standard, registry)
+
     def _probs(self, labels: Sequence[str], chosen: str, confidence: float = 0.8) -> dict[str, float]:
         rest = (1.0 - confidence) / (len(labels) - 1)
         return {label: (confidence if label == chosen else rest) for label in labels}

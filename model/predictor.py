@@ -66,6 +66,13 @@ class Predictor:
     def info(self) -> ModelInfo:
         return self.engine.info
 
+    def with_registry(self, registry: Registry) -> Predictor:
+        """The same engine with another actor registry (an actor set chosen at run time): the transformer
+        and TF-IDF never see actor ids, the rules engine finds mentions with the new registry."""
+        rebind = getattr(self.engine, "with_registry", None)
+        engine = rebind(registry) if rebind is not None else self.engine
+        return Predictor(engine, registry=registry, standard=registry.standard)
+
     def annotate(
         self,
         documents: Iterable[DocumentInput],

@@ -69,6 +69,7 @@ class Registry:
     contextual: tuple[dict, ...]
     rules: tuple[dict, ...]
     standard: LabelStandard
+    kinds: dict[str, str] = field(default_factory=dict)  # kind name -> description (actors.yaml `kinds:`)
     _alias_re: re.Pattern = field(init=False, repr=False)
     _alias_index: dict[str, tuple[str, str]] = field(init=False, repr=False)
     _descriptor_res: list[tuple[re.Pattern, dict]] = field(init=False, repr=False)
@@ -227,6 +228,17 @@ class Registry:
             return None
         return max(counts, key=lambda a: (counts[a], -first[a]))
 
+    @property
+    def fingerprint(self) -> str:
+        """A hash of the actors, aliases and rules: which actor set a result was produced with."""
+        import hashlib
+        import json
+
+        if not hasattr(self, "_fingerprint"):
+            text = json.dumps([self.as_dict(), list(self.standard.descriptors)], sort_keys=True, default=str)
+            self._fingerprint = hashlib.sha256(text.encode()).hexdigest()[:16]
+        return self._fingerprint
+
     def as_dict(self) -> dict:
         return {
             "version": self.version,
@@ -234,6 +246,7 @@ class Registry:
             "exclusions": list(self.exclusions),
             "contextual": list(self.contextual),
             "rules": list(self.rules),
+            "kinds": dict(self.kinds),
         }
 
 
@@ -266,6 +279,7 @@ def load_registry(directory: Path | None = None, standard: LabelStandard | None 
         contextual=tuple(data.get("contextual", [])),
         rules=tuple(data.get("rules", [])),
         standard=standard,
+        kinds={str(k): str(v) for k, v in (data.get("kinds") or {}).items()},
     )
 
 

@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute
 from stancelens import __version__
 from stancelens.model.loading import load_predictor
 from stancelens.serve import errors
+from stancelens.serve.actor_sets import ActorSets
 from stancelens.serve.batcher import MicroBatcher
 from stancelens.serve.deps import ServiceState
 from stancelens.serve.observability import Metrics, RequestMiddleware
@@ -51,7 +52,7 @@ def create_app(settings: Settings | None = None, predictor=None, training=None) 
     `training` is the process training `settings.pending_model` beside the service, when there is one."""
     settings = settings or Settings.from_env()
     metrics = Metrics()
-    state = ServiceState(settings=settings)
+    state = ServiceState(settings=settings, actor_sets=ActorSets(settings.actor_sets, settings.actors_mode))
 
     def start_batcher(loaded) -> MicroBatcher:
         batcher = MicroBatcher(loaded, settings.max_batch_documents, settings.max_wait_ms, settings.queue_size,
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, predictor=None, training=None) 
         """Swap predictor and batcher in one step of the event loop (no request sees half of it); the old
         batcher finishes what it had queued with the old model, so every answer names the model that made it."""
         old, state.batcher, state.predictor = state.batcher, start_batcher(loaded), loaded
+        state.actor_sets.forget()  # registries are rebuilt over the new model's on first use
         log.info("model ready", extra={"fields": {"model": loaded.info.model_dump()}})
         if old is not None:
             await old.stop()

@@ -35,6 +35,7 @@ class _Job:
     actors: frozenset[str] | None
     future: asyncio.Future = field(repr=False)
     call: Callable | None = field(default=None, repr=False)  # other model work, run alone
+    predictor: Predictor | None = field(default=None, repr=False)  # an actor set's predictor; None: the batcher's
 
 
 class MicroBatcher:
@@ -88,10 +89,12 @@ class MicroBatcher:
         return job.future
 
     async def annotate(self, documents: Sequence[DocumentInput], tasks: Sequence[str],
-                       actors: set[str] | None) -> list[DocumentAnnotation]:
+                       actors: set[str] | None, predictor: Predictor | None = None) -> list[DocumentAnnotation]:
+        """`predictor`: the same engine under another actor set; requests are batched per set."""
         future = asyncio.get_running_loop().create_future()
         return await self._submit(_Job(list(documents), tuple(tasks),
-                                       frozenset(actors) if actors is not None else None, future))
+                                       frozenset(actors) if actors is not None else None, future,
+                                       predictor=predictor))
 
     async def run(self, fn: Callable, *args):
         """Run other model work (/v1/stance, /v1/evaluate) on the model thread, through the same queue."""
@@ -143,7 +146,7 @@ class MicroBatcher:
         groups: dict[tuple, list[_Job]] = {}
         for j in jobs:
             if j.call is None:
-                groups.setdefault((j.tasks, j.actors), []).append(j)
+                groups.setdefault((j.tasks, j.actors, id(j.predictor or self.predictor)), []).append(j)
         for j in calls:
             call = j.call
             assert call is not None
@@ -155,11 +158,12 @@ class MicroBatcher:
                 continue
             if not j.future.done():
                 j.future.set_result(result)
-        for (tasks, actors), members in groups.items():
+        for (tasks, actors, _), members in groups.items():
             docs = [d for j in members for d in j.documents]
+            predictor = members[0].predictor or self.predictor
             try:
                 wanted = set(actors) if actors is not None else None
-                results = await loop.run_in_executor(self.executor, self.predictor.annotate, docs, tasks, wanted)
+                results = await loop.run_in_executor(self.executor, predictor.annotate, docs, tasks, wanted)
             except Exception as exc:  # the error belongs to the requests, not to the loop
                 for j in members:
                     if not j.future.done():

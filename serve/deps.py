@@ -12,6 +12,7 @@ from stancelens.serve.errors import ApiError
 
 if TYPE_CHECKING:
     from stancelens.model.predictor import Predictor
+    from stancelens.serve.actor_sets import ActorSets
     from stancelens.serve.batcher import MicroBatcher
     from stancelens.serve.settings import Settings
 
@@ -24,6 +25,7 @@ class ServiceState:
     error: str | None = None
     buckets: dict = field(default_factory=dict)
     training: dict | None = None  # progress of the model trained beside the service, while it trains
+    actor_sets: ActorSets | None = None  # the sets of `serve --actors`, applied to whichever model serves
 
     @property
     def engine(self) -> str:

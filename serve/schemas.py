@@ -35,6 +35,38 @@ class DocumentIn(BaseModel):
     published: Text | None = Field(default=None, max_length=40, description="Publication date (ISO 8601).")
 
 
+MAX_INLINE_ACTORS = 50
+MAX_INLINE_ALIASES = 50
+AliasText = Annotated[Text, Field(min_length=1, max_length=100)]
+
+
+class ActorDefinitionIn(BaseModel):
+    """An actor defined in the request (the registry's format, aliases only): found, paired and framed like
+    the registry's own, without retraining."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"id": "houthis", "name": "Houthis (Ansar Allah)", "kind": "armed_group",
+         "aliases": {"names": ["Houthis", "Ansar Allah"]}}]})
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$", description="Lower-case id, used in pairs and filters.")
+    name: Text | None = Field(default=None, min_length=1, max_length=200)
+    kind: str = Field(max_length=40, description="An actor kind of GET /v1/actors (state, armed_group, ...).")
+    aliases: dict[Literal["names", "acronyms", "demonyms", "metonyms", "officials", "institutions"],
+                  list[AliasText]] = Field(min_length=1, max_length=6)
+    valid_from: str | None = Field(default=None, max_length=10)
+    valid_to: str | None = Field(default=None, max_length=10)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> ActorDefinitionIn:
+        count = sum(len(v) for v in self.aliases.values())
+        if not 1 <= count <= MAX_INLINE_ALIASES:
+            raise ValueError(f"expected 1 to {MAX_INLINE_ALIASES} aliases per actor, found {count}")
+        return self
+
+    def as_entry(self) -> dict:
+        return self.model_dump(exclude_none=True)
+
+
 class AnalyzeRequest(BaseModel):
     """Either `text` (one document) or `documents`."""
 
@@ -48,6 +80,11 @@ class AnalyzeRequest(BaseModel):
     actors: list[Annotated[str, Field(max_length=100)]] | None = Field(
         default=None, max_length=1000, description="Report only these actor ids (see /v1/actors).")
     tasks: list[Task] = Field(default_factory=lambda: list(TASKS), min_length=1, max_length=10)
+    actor_set: str | None = Field(default=None, max_length=100, description="An actor set the service was started "
+                                  "with (GET /v1/actors lists them; 'model' is the model's own registry).")
+    actor_definitions: list[ActorDefinitionIn] | None = Field(
+        default=None, min_length=1, max_length=MAX_INLINE_ACTORS,
+        description="Actors of this request only, added to the chosen set (an id of the set is redefined).")
 
     @model_validator(mode="after")
     def _one_input(self) -> AnalyzeRequest:
@@ -87,6 +124,7 @@ class AnalyzeResponse(BaseModel):
     model_config = ConfigDict(protected_namespaces=())
 
     model: ModelInfo
+    actor_set: str = Field(description="The actor set that found the mentions ('+inline' with actor_definitions).")
     documents: list[DocumentOut]
 
 

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     # appearance switches the service from the rules to the trained model, and the training log.
     pending_model: str | None = None
     training_log: str | None = None
+    # Actor sets offered to requests (`serve --actors FILE`, repeatable; env: a JSON list of paths), added to
+    # the model's registry or replacing it; requests without `actor_set` use the first.
+    actor_sets: list[str] = Field(default_factory=list, max_length=64)
+    actors_mode: str = "add"
     pending_poll_s: float = Field(5.0, gt=0, le=3_600, description="how often to look for the pending model")
 
     @field_validator("fast_backend")
@@ -48,6 +52,13 @@ class Settings(BaseSettings):
     def _backend(cls, value: str | None) -> str | None:
         if value is not None and value not in BACKENDS:
             raise ValueError(f"expected {backend_choices()}, found {value!r}")
+        return value
+
+    @field_validator("actors_mode")
+    @classmethod
+    def _actors_mode(cls, value: str) -> str:
+        if value not in ("add", "replace"):
+            raise ValueError(f"expected add or replace, found {value!r}")
         return value
 
     @field_validator("api_key", mode="before")

@@ -43,6 +43,55 @@ def fast_backend_option() -> Any:
                                                "else onnx).")
 
 
+def actors_option() -> Any:
+    """`--actors FILE`: an actor set in the registry's format, used at run time without retraining."""
+    return typer.Option("--actors", help="Actor set YAML (the format of labels/actors.yaml: id, kind, aliases, "
+                                         "exclusions; descriptors and framing_terms optional), added to the model's "
+                                         "registry or replacing it (--actors-mode).")
+
+
+def actors_mode_option() -> Any:
+    """`--actors-mode`: add the set to the model's registry (default) or replace it."""
+    return typer.Option("--actors-mode", help="add (the model's actors plus the set's; a set id redefines the "
+                                              "model's) or replace (the set's actors only).")
+
+
+def with_actor_set(predictor, actors: Path | None, mode: str = "add"):
+    """The predictor with `--actors` applied (unchanged without one); errors exit naming file, line and field."""
+    registry = actor_registry(predictor.registry, actors, mode)
+    return predictor if registry is None else predictor.with_registry(registry)
+
+
+def actor_registry(base, actors: Path | None, mode: str = "add"):
+    """The registry that `--actors FILE` gives over `base` (None without --actors)."""
+    if actors is None:
+        if mode != "add":
+            _fail(f"--actors-mode {mode}: expected --actors FILE with it, found none; give the actor set")
+        return None
+    from stancelens.model.actor_set import ActorSetError, apply_actor_set, read_actor_set
+
+    try:
+        return apply_actor_set(base, read_actor_set(actors, base), mode)
+    except ActorSetError as exc:
+        _fail(str(exc))
+
+
+def read_actor_set_early(actors: Path | None, mode: str = "add"):
+    """Read and check `--actors` against the default registry before a model is loaded or trained (a broken
+    file fails at once); the set is applied to the model's own registry later."""
+    if actors is None:
+        return None
+    from stancelens.model.actor_set import ActorSetError, apply_actor_set, read_actor_set
+    from stancelens.model.registry import default_registry
+
+    try:
+        actor_set = read_actor_set(actors, default_registry())
+        apply_actor_set(default_registry(), actor_set, mode)
+    except ActorSetError as exc:
+        _fail(str(exc))
+    return actor_set
+
+
 def _fail(message: str, code: int = 2) -> NoReturn:
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
     raise typer.Exit(code)
@@ -88,6 +137,8 @@ def analyze(
     model: Annotated[str, model_option("lexicon")] = "lexicon",
     batch_size: Annotated[int, typer.Option(min=1, help="Documents per prediction batch.")] = 16,
     fast: Annotated[bool, fast_option("fp32")] = False,
+    actors: Annotated[Path | None, actors_option()] = None,
+    actors_mode: Annotated[str, actors_mode_option()] = "add",
 ) -> None:
     """Annotate documents: sentences, actor mentions, framing and ordered pairs with stance."""
     from tqdm import tqdm
@@ -96,7 +147,7 @@ def analyze(
     from stancelens.model.predictor import DocumentInput
 
     docs = _read_inputs(files)
-    predictor = resolve_predictor(model, fast)
+    predictor = with_actor_set(resolve_predictor(model, fast), actors, actors_mode)
     results = []
     with tqdm(total=len(docs), desc="documents", unit="doc", disable=None) as bar:
         for i in range(0, len(docs), batch_size):
@@ -143,18 +194,19 @@ def schema(
 DEFAULT_CONFIG = Path("training/configs/default.yaml")
 
 
-def _packaged_config() -> Path:
+def _packaged_config(name: str = "default.yaml") -> Path:
     from importlib import resources
 
-    return Path(str(resources.files("stancelens.training") / "configs" / "default.yaml"))
+    return Path(str(resources.files("stancelens.training") / "configs" / name))
 
 
-def _config(config: Path | None, **overrides):
+def _config(config: Path | None, recipe: str = "default.yaml", **overrides):
     from stancelens.training.config import TrainingConfig
 
     try:
         if config is None:
-            config = DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else _packaged_config()
+            local = DEFAULT_CONFIG.parent / recipe
+            config = local if local.exists() else _packaged_config(recipe)
         return TrainingConfig.from_yaml(config, **overrides)
     except ValueError as exc:
         _fail(str(exc))
@@ -169,15 +221,31 @@ def train(
     seed: Annotated[int | None, typer.Option(help="Override the config's seed.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="Progress as one line every 50 steps instead of bars "
                                         "(for logs).")] = False,
+    add: Annotated[list[Path] | None, typer.Option("--add", help="Your annotations (project JSONL, Label Studio "
+                                                   "export or CSV; repeatable) added to the recipe.")] = None,
+    add_weight: Annotated[int | None, typer.Option("--add-weight", min=1, help="Times each epoch sees an added "
+                                                   "sentence (default: the config's added_repeat).")] = None,
+    init_from: Annotated[Path | None, typer.Option("--from", help="Continue from this model for a short fine-tune "
+                                                   "(default config then: training/configs/finetune.yaml).")] = None,
+    actors: Annotated[Path | None, typer.Option("--actors", help="Actor set YAML whose ids the --add files use.")] = None,
+    licence: Annotated[str | None, typer.Option("--add-licence", help="Licence note of the added annotations "
+                                                "(metrics.json and the model's DATA.md).")] = None,
 ) -> None:
     """Fine-tune the stance and framing transformer and write an HF-format model directory."""
+    from stancelens.training.added import AddedDataError
     from stancelens.training.trainer import TrainingError
     from stancelens.training.trainer import train as run_training
 
-    cfg = _config(config, base_model=base_model, epochs=epochs, seed=seed)
+    if init_from is not None and Path(init_from).resolve() == Path(out).resolve():
+        _fail(f"--from {init_from} and --out {out}: expected another --out than the model continued from, found the "
+              "same folder; write the adapted model beside it (e.g. --out models/adapted)")
+    cfg = _config(config, "finetune.yaml" if init_from is not None else "default.yaml", base_model=base_model,
+                  epochs=epochs, seed=seed, added_paths=[str(p) for p in add] if add else None,
+                  added_repeat=add_weight, init_from=str(init_from) if init_from is not None else None,
+                  added_actors=str(actors) if actors is not None else None, added_licence=licence)
     try:
         metrics = run_training(cfg, out, progress=not quiet)
-    except (TrainingError, FileNotFoundError, ValueError) as exc:
+    except (TrainingError, AddedDataError, FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
     typer.echo(json.dumps({"out": str(out), "best_epoch": metrics["best_epoch"],
                            "training_minutes": metrics["training_minutes"]}))
@@ -244,17 +312,22 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
     documents: Annotated[Path | None, typer.Option(help="Folder of <doc_id>.txt: the texts of CSV annotations.")] = None,
     fast: Annotated[bool, fast_option("fp32")] = False,
+    actors: Annotated[Path | None, actors_option()] = None,
+    actors_mode: Annotated[str, actors_mode_option()] = "add",
 ) -> None:
     """Model against gold, predictions against gold, or annotators against each other."""
+    from stancelens.model.registry import default_registry
     from stancelens.training.annotation_io import load_any, load_sets
     from stancelens.training.evaluate import evaluation_report, write_report
 
     gold = gold or []
+    # Gold of another domain names the actor set's ids: it is read with the registry the model will use.
+    registry = actor_registry(default_registry(), actors, actors_mode)
     try:
         # A Label Studio export may hold several annotators: each is a set of its own for agreement.
-        gold_sets = [s for g in gold for s in (load_sets(g, documents) if pred is None and model is None
-                                                 else [load_any(g, documents)])]
-        predicted = load_any(pred, documents) if pred is not None else None
+        gold_sets = [s for g in gold for s in (load_sets(g, documents, registry) if pred is None and model is None
+                                                 else [load_any(g, documents, registry)])]
+        predicted = load_any(pred, documents, registry) if pred is not None else None
     except ValueError as exc:
         _fail(str(exc))
     if predicted is None and model is None and len(gold_sets) < 2 and not real_news:
@@ -262,6 +335,8 @@ def evaluate(
     if predicted is not None and len(gold_sets) != 1:
         _fail(f"--pred needs exactly one --gold to compare with, found {len(gold_sets)}")
     predictor = resolve_predictor(model, fast) if model is not None and predicted is None else None
+    if predictor is not None:
+        predictor = with_actor_set(predictor, actors, actors_mode)
     names = [s.name for s in gold_sets]
     if len(set(names)) < len(names):
         names = [f"{k + 1}:{n}" for k, n in enumerate(names)]
@@ -299,19 +374,23 @@ def export_labelstudio(
     pred: Annotated[Path, typer.Argument(help="Annotations (usually predictions) in the JSONL annotation format.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Label Studio tasks JSON with pre-annotations.")],
     config: Annotated[Path | None, typer.Option(help="Also write the labelling configuration XML here.")] = None,
+    actors: Annotated[Path | None, actors_option()] = None,
+    actors_mode: Annotated[str, actors_mode_option()] = "add",
 ) -> None:
     """Label Studio tasks with the model's predictions as pre-annotations (labels/label-studio/config.xml)."""
+    from stancelens.model.registry import default_registry
     from stancelens.training.annotation_io import load_any
     from stancelens.training.labelstudio import labeling_config, to_tasks, write_tasks
 
+    registry = actor_registry(default_registry(), actors, actors_mode)
     try:
-        tasks = to_tasks(load_any(pred))
+        tasks = to_tasks(load_any(pred, registry=registry))
     except ValueError as exc:
         _fail(str(exc))
     write_tasks(tasks, out)
     if config is not None:
         config.parent.mkdir(parents=True, exist_ok=True)
-        config.write_text(labeling_config(), encoding="utf-8")
+        config.write_text(labeling_config(registry), encoding="utf-8")
     typer.echo(f"wrote {len(tasks)} tasks to {out}; import them into a project set up with "
                f"{config or 'labels/label-studio/config.xml'}")
 
@@ -323,9 +402,12 @@ def select(
     n: Annotated[int, typer.Option(min=1, help="How many sentences to pick.")] = 200,
     per_pair: Annotated[int, typer.Option(min=1, help="At most this many per ordered actor pair.")] = 5,
     per_source: Annotated[int, typer.Option(min=1, help="At most this many per outlet (else per document).")] = 3,
+    actors: Annotated[Path | None, actors_option()] = None,
+    actors_mode: Annotated[str, actors_mode_option()] = "add",
 ) -> None:
     """Pick the sentences the model is least certain about, spread over actor pairs and sources."""
     from stancelens.batch.tables import mentions_path
+    from stancelens.model.registry import default_registry
     from stancelens.training.annotation_io import load_any
     from stancelens.training.labelstudio import write_tasks
     from stancelens.training.selection import candidates_from_annotations, candidates_from_parquet, select, tasks_for
@@ -334,7 +416,8 @@ def select(
         if results.suffix.lower() == ".parquet":
             candidates = candidates_from_parquet(results, mentions_path(results))
         else:
-            candidates = candidates_from_annotations(load_any(results))
+            candidates = candidates_from_annotations(
+                load_any(results, registry=actor_registry(default_registry(), actors, actors_mode)))
     except (ValueError, OSError) as exc:
         _fail(str(exc))
     chosen, stats = select(candidates, n, per_pair, per_source)
@@ -372,6 +455,10 @@ def serve(
     no_micro_batching: Annotated[bool, typer.Option("--no-micro-batching", help="Serve requests one by one.")] = False,
     fast: Annotated[bool | None, fast_option("STANCELENS_FAST, else fp32")] = None,
     fast_backend: Annotated[str | None, fast_backend_option()] = None,
+    actors: Annotated[list[Path] | None, typer.Option("--actors", help="Actor set YAML offered to requests as "
+                                                      "`actor_set` (repeatable; the first is the default for "
+                                                      "requests that name none; 'model' is the model's own).")] = None,
+    actors_mode: Annotated[str | None, actors_mode_option()] = None,
 ) -> None:
     """Serve the HTTP API and the web page (limits: STANCELENS_* variables, see the README)."""
     import uvicorn
@@ -390,9 +477,17 @@ def serve(
     try:  # every setting is checked before anything is started
         settings = Settings.from_env(**overrides, threads=workers_threads,
                                      micro_batching=False if no_micro_batching else None, fast=fast,
-                                     fast_backend=fast_backend)
+                                     fast_backend=fast_backend, actor_sets=[str(p) for p in actors] if actors else None,
+                                     actors_mode=actors_mode)
     except ValueError as exc:
         _fail(f"{exc} (a command-line option sets the same setting)")
+    from stancelens.model.actor_set import ActorSetError
+    from stancelens.serve.actor_sets import ActorSets
+
+    try:  # a broken actor set stops the service before it starts (and before any training)
+        ActorSets(settings.actor_sets, settings.actors_mode)
+    except ActorSetError as exc:
+        _fail(str(exc))
     if settings.threads:
         import torch
 
@@ -443,6 +538,9 @@ def score(
                                          "is new (a daily run over a live feed).")] = False,
     checkpoint_docs: Annotated[int, typer.Option(min=1, help="Commit a checkpoint part every N documents.")] = 1000,
     checkpoint_seconds: Annotated[float, typer.Option(min=0.0, help="... or every S seconds.")] = 60.0,
+    partition_by: Annotated[str, typer.Option("--partition-by", help="none (one file), month or outlet: RESULTS as "
+                                              "a Parquet dataset partitioned so (readable by pandas, pyarrow, "
+                                              "DuckDB).")] = "none",
     id_field: Annotated[str | None, typer.Option(help="Article tables: id column (default id/doc_id/guid).")] = None,
     text_field: Annotated[str | None, typer.Option(help="Text column (default text/content/body/article).")] = None,
     title_field: Annotated[str | None, typer.Option(help="Title column (default title/headline).")] = None,
@@ -451,6 +549,8 @@ def score(
     date_field: Annotated[str | None, typer.Option(help="Date column (default date/published/published_at).")] = None,
     fast: Annotated[bool | None, fast_option("the fast path where it is bf16, which holds the accuracy bounds of "
                                              "`stancelens bench`; fp32 where it would be int8")] = None,
+    actors: Annotated[Path | None, actors_option()] = None,
+    actors_mode: Annotated[str, actors_mode_option()] = "add",
 ) -> None:
     """Score news feeds and article collections into pair and mention tables; resumable after a crash."""
     if fast is None:
@@ -468,18 +568,25 @@ def score(
         _fail("--overwrite and --append: expected at most one, found both; choose one")
     mode = "overwrite" if overwrite else "append" if append else "refuse"
     try:
-        infer_format(out, fmt)
+        chosen = infer_format(out, fmt)
+        if partition_by not in ("none", "month", "outlet"):
+            raise ScoringError(f"--partition-by: expected none, month or outlet, found {partition_by!r}")
+        if partition_by != "none" and chosen != "parquet":
+            raise ScoringError(f"--partition-by {partition_by}: expected parquet output (a partitioned dataset), found "
+                               f"{chosen}; drop --partition-by or write parquet")
         check_output(out, mode)  # before the model is loaded (or trained)
     except ScoringError as exc:
         _fail(str(exc))
+    actor_set = read_actor_set_early(actors, actors_mode)
     spec = resolve_model_spec(model)
-    predictor = resolve_predictor(spec, fast)
+    predictor = with_actor_set(resolve_predictor(spec, fast), actors, actors_mode)
     fields = FieldMap(id=id_field, text=text_field, title=title_field, url=url_field, source=source_field,
                       date=date_field)
-    scorer = (RayRunner(spec, workers=workers, address=ray_address, fast=fast) if runner == "ray"
+    scorer = (RayRunner(spec, workers=workers, address=ray_address, fast=fast, actor_set=actor_set,
+                        actors_mode=actors_mode) if runner == "ray"
               else LocalRunner(predictor))
     run = ScoreRun(inputs, out, predictor, scorer, fmt, batch_size, InputReader(fields),
-                   checkpoint_docs, checkpoint_seconds, output_mode=mode)
+                   checkpoint_docs, checkpoint_seconds, output_mode=mode, partition_by=partition_by)
     try:
         summary = run.run()
     except ScoringError as exc:
@@ -521,10 +628,34 @@ def bench(
     requests: Annotated[int, typer.Option(min=1, help="--serve: requests in all.")] = 640,
     threads: Annotated[int | None, typer.Option(min=1, help="CPU threads for torch and ONNX Runtime (default: "
                                                 "torch's, one per core).")] = None,
+    batch: Annotated[bool, typer.Option("--batch", help="Instead: peak RSS and throughput of `score` (lexicon) on "
+                                        "synthetic corpora, and of `report` on a synthetic partitioned output.")] = False,
+    batch_sizes: Annotated[str, typer.Option(help="--batch: corpus sizes in documents.")] = "10000,50000,200000",
+    report_rows: Annotated[int, typer.Option(min=0, help="--batch: pair rows of the report benchmark (0: skip).")
+                           ] = 2_000_000,
 ) -> None:
     """Throughput, latency and memory of the naive HF pipeline, the predictor fp32 and the fast path."""
     from stancelens.bench.load import run_serve
     from stancelens.bench.speed import run_bench
+
+    if batch:
+        from stancelens.bench.batch import report_rows as run_report_rows
+        from stancelens.bench.batch import scoring_rows
+
+        try:
+            sizes = [int(x) for x in batch_sizes.split(",") if x.strip()]
+        except ValueError:
+            _fail(f"--batch-sizes: expected comma-separated document counts, found {batch_sizes!r}")
+        if not sizes or min(sizes) < 1:
+            _fail(f"--batch-sizes: expected positive document counts, found {batch_sizes!r}")
+        result = {"scoring": scoring_rows(sizes, typer.echo),
+                  "report": run_report_rows(report_rows, typer.echo) if report_rows else []}
+        if out is not None:
+            from stancelens.model.files import atomic_writer
+
+            with atomic_writer(out, "w") as handle:
+                handle.write(json.dumps(result, indent=2) + "\n")
+        return
 
     if serve is not None:
         result = run_serve(serve, clients, max(requests, clients),

@@ -76,3 +76,37 @@ def test_analyze_writes_schema_valid_annotations(tmp_path, root):
     assert result.exit_code == 0, result.output
     docs = list(read_annotations(out))
     assert len(docs) == 5 and all(d.model.name == "lexicon" for d in docs)
+
+
+DOMAIN = "labels/domains/taiwan_strait"
+
+
+def test_analyze_and_evaluate_with_an_actor_set(tmp_path, root):
+    doc = tmp_path / "d.txt"
+    doc.write_text("Beijing condemned the US arms sale to Taiwan. Hamas praised Iran.", encoding="utf-8")
+    out = tmp_path / "a.jsonl"
+    actors = ["--actors", str(root / DOMAIN / "actors.yaml"), "--actors-mode", "replace"]
+    result = CliRunner().invoke(app, ["analyze", str(doc), "--out", str(out), *actors])
+    assert result.exit_code == 0, result.output
+    [annotation] = read_annotations(out)
+    pairs = {(p.source, p.target) for s in annotation.sentences for p in s.pairs}
+    assert ("china", "taiwan") in pairs and not any("hamas" in p for p in pairs)
+    result = CliRunner().invoke(app, ["evaluate", "--gold", str(root / DOMAIN / "gold.jsonl"), "--model", "lexicon",
+                                      "--out", str(tmp_path / "r"), "--json", *actors])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output.strip().splitlines()[-1])["mentions.f1"] > 0.9
+    # without the set, the domain's ids are unknown: the error names the file, the line and the field
+    result = CliRunner().invoke(app, ["evaluate", "--gold", str(root / DOMAIN / "gold.jsonl"), "--model", "lexicon",
+                                      "--out", str(tmp_path / "r2")])
+    assert result.exit_code == 2 and "gold.jsonl, line 1" in result.output and "actor" in result.output
+
+
+@pytest.mark.parametrize("command", [["analyze", "-"], ["score", "-"], ["serve"]])
+def test_a_broken_actor_set_stops_a_command_before_any_work(tmp_path, command):
+    bad = tmp_path / "set.yaml"
+    bad.write_text("actors:\n  - id: a\n    kind: militia\n    aliases: {names: [A]}\n", encoding="utf-8")
+    extra = {"analyze": ["--out", str(tmp_path / "o.jsonl")], "score": ["--out", str(tmp_path / "o.parquet")],
+             "serve": []}[command[0]]
+    result = CliRunner().invoke(app, [*command, *extra, "--model", "lexicon", "--actors", str(bad)], input="x\n")
+    assert result.exit_code == 2, result.output
+    assert f"{bad}:3: actors[0].kind: expected one of the kinds" in result.output

@@ -44,7 +44,7 @@ from stancelens.model.annotation import (
 )
 from stancelens.model.files import read_text_document
 from stancelens.model.labelset import default_label_standard
-from stancelens.model.registry import default_registry
+from stancelens.model.registry import Registry, default_registry
 from stancelens.model.sentences import split_sentences
 from stancelens.model.validation import check_labels
 
@@ -80,8 +80,10 @@ def _kind(path: Path) -> str:
     return "json" if head == "[" else "jsonl" if head == "{" else "csv"
 
 
-def load_sets(path: Path, documents: Path | dict[str, str] | None = None) -> list[AnnotationSet]:
-    """One AnnotationSet per annotator in the file (a Label Studio export may hold several)."""
+def load_sets(path: Path, documents: Path | dict[str, str] | None = None,
+              registry: Registry | None = None) -> list[AnnotationSet]:
+    """One AnnotationSet per annotator in the file (a Label Studio export may hold several). Actor ids are
+    checked against `registry` (default: labels/actors.yaml; an actor set's registry for its domain)."""
     path = Path(path)
     texts = documents if isinstance(documents, dict) or documents is None else read_documents(documents)
     kind = _kind(path)
@@ -90,20 +92,20 @@ def load_sets(path: Path, documents: Path | dict[str, str] | None = None) -> lis
             from stancelens.training.labelstudio import from_tasks, read_tasks
 
             tasks = read_tasks(path)
-            by_who, skipped = from_tasks(tasks, str(path), "annotations", texts)
+            by_who, skipped = from_tasks(tasks, str(path), "annotations", texts, registry)
             if not by_who:
-                by_who, _ = from_tasks(tasks, str(path), "predictions", texts)
+                by_who, _ = from_tasks(tasks, str(path), "predictions", texts, registry)
                 skipped = [s for s in skipped if "no annotations" not in s]
             sets = [AnnotationSet(docs, f"{path.stem}:{who}" if len(by_who) > 1 else path.stem, skipped)
                     for who, docs in by_who.items()]
         elif kind == "csv":
-            sets = [AnnotationSet(read_csv(path, texts), path.stem)]
+            sets = [AnnotationSet(read_csv(path, texts, registry), path.stem)]
         else:
             from stancelens.model.annotation import read_annotations
 
             sets = [AnnotationSet(read_annotations(path), path.stem)]
         for s in sets:
-            check_labels(s, str(path))
+            check_labels(s, str(path), registry=registry)
     except AnnotationFileError as exc:
         raise ValueError(str(exc)) from exc
     if not sets or not any(sets):
@@ -111,10 +113,11 @@ def load_sets(path: Path, documents: Path | dict[str, str] | None = None) -> lis
     return sets
 
 
-def load_any(path: Path, documents: Path | dict[str, str] | None = None) -> AnnotationSet:
+def load_any(path: Path, documents: Path | dict[str, str] | None = None,
+             registry: Registry | None = None) -> AnnotationSet:
     """The annotations of one file; a Label Studio export with several annotators is refused here
     (use `load_sets`, as `stancelens evaluate` does, to compare them)."""
-    sets = load_sets(path, documents)
+    sets = load_sets(path, documents, registry)
     if len(sets) > 1:
         raise ValueError(f"{path}: expected the annotations of one annotator, found {len(sets)} "
                          f"({', '.join(s.name for s in sets)}); compare them with agreement, or export one")
@@ -125,9 +128,10 @@ def load_any(path: Path, documents: Path | dict[str, str] | None = None) -> Anno
 _TRUE, _FALSE = {"true", "1", "yes", "y"}, {"false", "0", "no", "n", ""}
 
 
-def read_csv(path: Path, documents: dict[str, str] | None = None) -> list[DocumentAnnotation]:
+def read_csv(path: Path, documents: dict[str, str] | None = None,
+             registry: Registry | None = None) -> list[DocumentAnnotation]:
     """Annotations from a CSV of mention rows and/or pair rows (format: the module docstring)."""
-    return _CsvAnnotations(Path(path), documents).read()
+    return _CsvAnnotations(Path(path), documents, registry).read()
 
 
 @dataclass
@@ -145,9 +149,10 @@ class _CsvDocument:
 class _CsvAnnotations:
     """Reads an annotation CSV in named steps; every error names the file, the row and the column."""
 
-    def __init__(self, path: Path, documents: dict[str, str] | None):
+    def __init__(self, path: Path, documents: dict[str, str] | None, registry: Registry | None = None):
         self.path, self.documents = path, documents
-        self.registry, self.standard = default_registry(), default_label_standard()
+        self.registry = registry or default_registry()
+        self.standard = self.registry.standard if registry is not None else default_label_standard()
 
     # -- cells ---------------------------------------------------------------------------------
     def fail(self, line: int, field: str, message: str) -> NoReturn:

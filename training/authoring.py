@@ -191,18 +191,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--documents", type=Path, help="folder of <doc_id>.txt documents (seed gold)")
     parser.add_argument("--annotator")
+    parser.add_argument("--actors", type=Path, help="actor set YAML whose ids the file uses (replaces the registry)")
     parser.add_argument(
         "--compare-finder", action="store_true",
         help="list mentions where the annotation and the rule-based finder differ (training corpus only)",
     )
     args = parser.parse_args(argv)
+    registry = None
+    if args.actors is not None:
+        from stancelens.model.actor_set import apply_actor_set, read_actor_set
+
+        try:
+            registry = apply_actor_set(default_registry(), read_actor_set(args.actors, default_registry()), "replace")
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     try:
-        docs = compile_file(args.file, args.documents, args.annotator)
+        docs = compile_file(args.file, args.documents, args.annotator, registry)
     except (AuthoringError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if args.compare_finder:
-        registry = default_registry()
+        registry = registry or default_registry()
         for doc in docs:
             for sent in doc.sentences:
                 found = registry.find_mentions(doc.text, [(sent.start, sent.end)])[0]

@@ -48,6 +48,13 @@ class TrainingConfig:
         eval_batch_size: Sentences per batch when validating.
         threads: torch CPU threads (null: torch's default).
         steps_limit: Stop after this many optimisation steps (tests use it; null: no limit).
+        init_from: A trained model directory to continue from (`train --from`): its encoder, heads and readouts; null starts from the base encoder.
+        added_paths: User annotation files added to the recipe (`train --add`): project JSONL, Label Studio JSON export or CSV.
+        added_repeat: How many times each epoch sees the added sentences (their weight against the recipe's data).
+        added_actors: Actor-set YAML whose ids the added files use (null: the label standard's registry).
+        added_valid_fraction: Share of the added sentences (by content hash) held out to choose the epoch, beside the recipe's validation.
+        added_licence: Licence note of the added annotations, recorded in metrics.json and the model's data card.
+        replay_fraction: Share of the recipe's own training rows kept (one seeded draw) beside the added ones: a short fine-tune that still rehearses what the model knew.
     """
 
     base_model: str | None = None
@@ -82,6 +89,13 @@ class TrainingConfig:
     eval_batch_size: int = 64
     threads: int | None = None
     steps_limit: int | None = None
+    init_from: str | None = None
+    added_paths: list[str] = field(default_factory=list)
+    added_repeat: int = 3
+    added_actors: str | None = None
+    added_valid_fraction: float = 0.2
+    added_licence: str = "the user's own annotations (licence not stated)"
+    replay_fraction: float = 1.0
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -95,7 +109,7 @@ class TrainingConfig:
                 f"class_weighting: expected 'none', 'inverse' or 'sqrt_inverse', found {self.class_weighting!r}"
             )
         for name in ("epochs", "batch_size", "max_length", "eval_batch_size", "authored_repeat",
-                     "relabelled_repeat"):
+                     "relabelled_repeat", "added_repeat"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 problems.append(f"{name}: expected a positive integer, found {value!r}")
@@ -105,7 +119,11 @@ class TrainingConfig:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0 < value < 1:
                 problems.append(f"{name}: expected a number in (0, 1), found {value!r}")
-        for name in ("authored_valid_fraction", "dse_neutral_fraction", "warmup_ratio"):
+        if not isinstance(self.added_paths, list) or not all(isinstance(p, str) and p for p in self.added_paths):
+            problems.append(f"added_paths: expected a list of file paths, found {self.added_paths!r}")
+        if not isinstance(self.replay_fraction, (int, float)) or not 0 < self.replay_fraction <= 1:
+            problems.append(f"replay_fraction: expected a fraction in (0, 1], found {self.replay_fraction!r}")
+        for name in ("authored_valid_fraction", "dse_neutral_fraction", "warmup_ratio", "added_valid_fraction"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0 <= value <= 1:
                 problems.append(f"{name}: expected a fraction in [0, 1], found {value!r}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from datasets import Dataset, Features, Sequence, Value
@@ -90,9 +90,14 @@ def file_sha256(path: Path) -> str:
 
 # -- authored corpus (annotation format) -------------------------------------------------------
 def authored_examples(path: Path, standard: LabelStandard) -> Iterator[dict]:
+    return document_examples(read_annotations(path), str(path), standard)
+
+
+def document_examples(docs: Iterable, path: str, standard: LabelStandard, origin: str = "authored") -> Iterator[dict]:
+    """Training rows (one per sentence with mentions) from annotated documents in the annotation format."""
     stance_id = {label: i for i, label in enumerate(standard.stance)}
     framing_id = {label: i for i, label in enumerate(standard.framing)}
-    for line, doc in enumerate(read_annotations(path), start=1):
+    for line, doc in enumerate(docs, start=1):
         for s in doc.sentences:
             spans = [(m.start - s.start, m.end - s.start) for m in s.mentions]
             order = sorted(range(len(spans)), key=lambda i: spans[i])
@@ -121,7 +126,7 @@ def authored_examples(path: Path, standard: LabelStandard) -> Iterator[dict]:
             yield {
                 "text": s.text, "spans": [list(x) for x in spans], "framing": framing,
                 "pair_src": src, "pair_tgt": tgt, "pair_label": labels, "dse_label": -1,
-                "origin": "authored", "key": _key(s.text),
+                "origin": origin, "key": _key(s.text),
             }
 
 

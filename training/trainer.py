@@ -47,6 +47,8 @@ from stancelens.model.transformer import (
     ranges_tensor,
 )
 from stancelens.training import data as D
+from stancelens.training.added import ORIGIN as ADDED
+from stancelens.training.added import keep_replay, load_added
 from stancelens.training.calibration import expected_calibration_error, fit_temperature, fit_temperature_and_bias
 from stancelens.training.config import TrainingConfig
 from stancelens.training.evaluate import evaluate_predictor
@@ -144,6 +146,10 @@ def load_training_data(config: TrainingConfig, standard: LabelStandard, say: Pro
     elif config.dse_path:
         say(f"DSE: not found at {dse}; training without it (set dse_path or STANCELENS_DATA)")
     load_relabelled(config, standard, say, train, valid, hashes)
+    added = load_added(config, standard, say, train, valid, hashes)
+    if added:
+        hashes["added_files"] = added  # type: ignore[assignment]
+    keep_replay(config, train, pools if pools is not None else {}, say)
     seesaw = config.resolve_path(config.seesaw_path)
     if seesaw is not None and (seesaw / "meta").is_dir():
         rows = list(D.seesaw_examples(seesaw, "train", standard))
@@ -417,7 +423,13 @@ def selection_score(results: dict[str, dict]) -> float:
         scores.append(results[RELABELLED]["stance"]["macro_f1"])
     if "seesaw" in results and "stance" in results["seesaw"]:
         scores.append(results["seesaw"]["stance"]["macro_f1"])
-    return float(np.mean(scores)) if scores else 0.0
+    recipe = float(np.mean(scores)) if scores else 0.0
+    # A fine-tune on added annotations chooses its epoch by their held-out part as much as by the recipe's
+    # validation: the new domain and what the model knew weigh alike.
+    added = [results[ADDED][task]["macro_f1"] for task in ("stance", "framing")
+             if ADDED in results and task in results[ADDED] and results[ADDED][task].get("support", 1)]
+    return 0.5 * recipe + 0.5 * float(np.mean(added)) if added and scores else (float(np.mean(added)) if added
+                                                                                  else recipe)
 
 
 def _summary(results: dict[str, dict]) -> dict:
@@ -474,23 +486,50 @@ class LoopOutcome:
 
 
 def build_encoder(config: TrainingConfig, standard: LabelStandard, conventions: tuple[str, ...]):
-    """The base encoder with the marker tokens and fresh heads; returns (tokenizer, model, base path)."""
+    """The base encoder with the marker tokens and fresh heads, or the model of `init_from` with its heads and
+    readouts; returns (tokenizer, model, base path, conventions)."""
     from transformers import AutoModel, AutoTokenizer
 
+    if config.init_from:
+        return continued_encoder(Path(config.init_from), standard)
     base = check_base_model(Path(config.base_model) if config.base_model else default_base_model())
     tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
     tokenizer.add_special_tokens({"additional_special_tokens": SPECIAL_TOKENS})
     encoder = AutoModel.from_pretrained(base, local_files_only=True)
     encoder.resize_token_embeddings(len(tokenizer))
     model = HeadedEncoder(encoder, len(standard.stance), len(standard.framing), conventions=conventions)
-    return tokenizer, model, base
+    return tokenizer, model, base, conventions
+
+
+def continued_encoder(directory: Path, standard: LabelStandard):
+    """A trained model to continue from (`train --from`): same labels required, its readouts kept."""
+    from safetensors.torch import load_file
+    from transformers import AutoModel, AutoTokenizer
+
+    meta_path = directory / "stancelens.json"
+    if not meta_path.is_file():
+        raise TrainingError(f"--from {directory}: expected a stancelens model directory (with stancelens.json), found "
+                            "none; train one first or give the path of models/default")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    labels = (list(meta["stance_id2label"].values()), list(meta["framing_id2label"].values()))
+    if labels != (list(standard.stance), list(standard.framing)):
+        raise TrainingError(f"--from {directory}: expected the label standard's labels {list(standard.stance)} / "
+                            f"{list(standard.framing)}, found {labels[0]} / {labels[1]}; continue from a model "
+                            "trained on this label standard")
+    heads = load_file(str(directory / "heads.safetensors"))
+    conventions = tuple(sorted({k.split(".")[1] for k in heads if k.startswith("convention_readouts.")}))
+    tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
+    encoder = AutoModel.from_pretrained(directory, local_files_only=True)
+    model = HeadedEncoder(encoder, len(standard.stance), len(standard.framing), conventions=conventions)
+    model.load_state_dict(heads, strict=False)
+    return tokenizer, model, directory, conventions
 
 
 def build_training_set(config: TrainingConfig, train_rows: dict[str, list[dict]], pools: dict[str, list[dict]],
                        tokenizer, conventions: tuple[str, ...]) -> TrainingSet:
     """Encode the rows once. The authored corpus is small and in-domain: it is repeated so that each epoch
     sees it several times. DSE's all-neutral lines are subsampled per epoch."""
-    repeat = {"authored": config.authored_repeat, RELABELLED: config.relabelled_repeat}
+    repeat = {"authored": config.authored_repeat, RELABELLED: config.relabelled_repeat, ADDED: config.added_repeat}
     all_rows = [r for origin, rows in train_rows.items() for r in rows * repeat.get(origin, 1)]
 
     def dse_neutral(row: dict) -> bool:
@@ -656,6 +695,15 @@ def calibrate(results: dict[str, dict], conventions: tuple[str, ...], config: Tr
     return Calibration(temperatures, biases, report)
 
 
+def carry_calibration(calibration: Calibration, directory: Path) -> None:
+    meta = json.loads((directory / "stancelens.json").read_text(encoding="utf-8"))
+    for key, value in (meta.get("temperature") or {}).items():
+        if key not in calibration.temperatures or key not in calibration.report:
+            calibration.temperatures[key] = value
+            if key in (meta.get("bias") or {}):
+                calibration.biases[key] = meta["bias"][key]
+
+
 def record_seed_gold(out: Path, metrics: dict, say: Progress) -> None:
     """Seed gold figures of the saved model, added to its metrics.json (a test set: never fed back)."""
     test = seed_gold_figures(out)
@@ -703,7 +751,7 @@ def train(config: TrainingConfig, out: Path, progress: bool = True, say: Progres
     train_rows, valid_rows, hashes = load_training_data(config, standard, say, pools)
     # A readout only for a convention with training data: an untrained one would answer at random.
     conventions = tuple(c for c in FOREIGN_CONVENTIONS if config.dse_readout and train_rows.get(c))
-    tokenizer, model, base = build_encoder(config, standard, conventions)
+    tokenizer, model, base, conventions = build_encoder(config, standard, conventions)
     training_set = build_training_set(config, train_rows, pools, tokenizer, conventions)
     first_epoch = training_set.epoch_items(1)
     losses_fn = build_losses(first_epoch, standard, config, say)
@@ -723,6 +771,8 @@ def train(config: TrainingConfig, out: Path, progress: bool = True, say: Progres
     model.load_state_dict(loop.best.state)
     model.eval()
     calibration = calibrate(loop.best.results, conventions, config)
+    if config.init_from:  # a readout without validation data here keeps the calibration it had
+        carry_calibration(calibration, Path(config.init_from))
     say("calibration: " + ", ".join(f"{k} T={v['temperature']:.2f} ECE {v['ece_before']:.3f}->{v['ece_after']:.3f}"
                                     for k, v in calibration.report.items()))
     minutes = (time.time() - started) / 60
@@ -745,6 +795,8 @@ def train(config: TrainingConfig, out: Path, progress: bool = True, say: Progres
         "licence_note": (
             "trained with SEESAW (CC BY-NC-SA 4.0): non-commercial use only" if "seesaw" in train_rows else None
         ),
+        "added": hashes.pop("added_files", []),
+        "init_from": init_record(config),
     }
     meta.update({
         "name": out.name or "stancelens",
@@ -767,6 +819,34 @@ def train(config: TrainingConfig, out: Path, progress: bool = True, say: Progres
     say(f"saved {out} in {minutes:.1f} min")
     record_seed_gold(out, metrics, say)
     return metrics
+
+
+def data_card(metrics: dict, hashes: dict) -> str:
+    """The model's data card: what it was trained on (rows per origin, file hashes), added files with their
+    licence note, and the model it continued from."""
+    lines = [f"# Data card: {metrics['model']['name']} {metrics['model']['version']}", "",
+             "Training rows per origin: " + ", ".join(f"{k} {v}" for k, v in metrics.get("data", {}).items()) + ".", "",
+             "| file | sha256 |", "|---|---|", *(f"| {k} | {v} |" for k, v in hashes.items()), ""]
+    if metrics.get("licence_note"):
+        lines += [f"Licence: {metrics['licence_note']}", ""]
+    if metrics.get("init_from"):
+        start = metrics["init_from"]
+        lines += [f"Continued from {start['path']} ({start.get('name')} {start.get('version')}, hash {start.get('hash')}).", ""]
+    if metrics.get("added"):
+        lines += ["## Added annotations (`train --add`)", "", "| file | sha256 | documents | sentences | pairs | licence |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {a['path']} | {a['sha256'][:16]} | {a['documents']} | {a['sentences']} | {a['pairs']} | "
+                  f"{a['licence_note']} |" for a in metrics["added"]]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def init_record(config: TrainingConfig) -> dict | None:
+    """Which model a fine-tune continued from (name, version, hash), for metrics.json."""
+    if not config.init_from:
+        return None
+    meta = json.loads((Path(config.init_from) / "stancelens.json").read_text(encoding="utf-8"))
+    return {"path": config.init_from, **{k: meta.get(k) for k in ("name", "version", "hash")}}
 
 
 def seed_gold_figures(model_dir: Path) -> dict | None:
@@ -820,6 +900,10 @@ def save_model(out: Path, model: HeadedEncoder, tokenizer, meta: dict, config: T
         (tmp / "stancelens.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
         metrics = {"model": {"name": meta["name"], "version": meta["version"], "hash": meta["hash"]}, **metrics}
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float), encoding="utf-8")
+        (tmp / "DATA.md").write_text(data_card(metrics, hashes), encoding="utf-8")
+        if config.added_actors:  # the ids of the added annotations travel with the model
+            (tmp / "labels" / "actor_sets").mkdir(exist_ok=True)
+            shutil.copy2(config.added_actors, tmp / "labels" / "actor_sets" / Path(config.added_actors).name)
         replace_directory(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

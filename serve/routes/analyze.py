@@ -27,8 +27,8 @@ router = APIRouter(prefix="/v1", tags=["analysis"])
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (400, 401, 413, 422, 429, 503, 504)}
 
 
-def _check_actors(state, actors: list[str] | None, field: str) -> None:
-    registry = state.predictor.registry
+def _check_actors(predictor, actors: list[str] | None, field: str) -> None:
+    registry = predictor.registry
     for i, actor in enumerate(actors or []):
         if actor not in registry.actors:
             raise ApiError(422, "unknown_actor", f"expected an actor id from GET /v1/actors, found {actor!r}",
@@ -53,12 +53,19 @@ async def analyze(body: AnalyzeRequest, state: Ready, caller: Caller) -> Analyze
     if sentences > settings.max_sentences_per_request:
         raise ApiError(422, "too_many_sentences", f"expected at most {settings.max_sentences_per_request} sentences per "
                        f"request, found {sentences}; send fewer or shorter documents", "documents")
-    _check_actors(state, body.actors, "actors")
     batcher = state.batcher  # one model answers the whole request, even if the service switches meanwhile
+    set_name, predictor = state.actor_sets.predictor(batcher.predictor, body.actor_set)
+    if body.actor_definitions:
+        definitions = [d.as_entry() for d in body.actor_definitions]
+        # Building an inline registry compiles its alias pattern: bounded, but off the event loop.
+        predictor = await asyncio.to_thread(state.actor_sets.with_definitions, predictor, set_name, definitions)
+        set_name += "+inline"
+    _check_actors(predictor, body.actors, "actors")
     try:
         results = await asyncio.wait_for(
             batcher.annotate([DocumentInput(d.id, d.text) for d in documents], body.tasks,
-                                   set(body.actors) if body.actors is not None else None),
+                             set(body.actors) if body.actors is not None else None,
+                             predictor if predictor is not batcher.predictor else None),
             settings.request_timeout_s,
         )
     except QueueFull as exc:
@@ -71,7 +78,7 @@ async def analyze(body: AnalyzeRequest, state: Ready, caller: Caller) -> Analyze
         DocumentOut(**r.model_dump(), source=d.source, published=d.published, rollup=rollup(r))
         for d, r in zip(documents, results)
     ]
-    return AnalyzeResponse(model=batcher.predictor.info, documents=out)
+    return AnalyzeResponse(model=batcher.predictor.info, actor_set=set_name, documents=out)
 
 
 @router.post("/stance", response_model=StanceResponse, responses=ERRORS)
@@ -80,7 +87,7 @@ async def stance(body: StanceRequest, state: Ready, caller: Caller) -> StanceRes
     text = body.sentence
     for name, entity in (("source", body.source), ("target", body.target)):
         if entity.actor is not None:
-            _check_actors(state, [entity.actor], f"{name}.actor")
+            _check_actors(state.predictor, [entity.actor], f"{name}.actor")
         if entity.span is not None and not (0 <= entity.span.start < entity.span.end <= len(text)):
             raise ApiError(422, "bad_span", f"expected 0 <= start < end <= {len(text)} (the sentence length), found "
                            f"start={entity.span.start} end={entity.span.end}", f"{name}.span")

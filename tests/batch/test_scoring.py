@@ -134,11 +134,14 @@ def test_interrupted_run_resumes_to_the_same_rows(tmp_path, lexicon):
     class Crash(Exception):
         pass
 
-    class Dying(LocalRunner):
+    class Dying(LocalRunner):  # the run hands it one bounded chunk at a time: it dies at the 26th document
+        seen = 0
+
         def run(self, items, batch_size):
-            for n, result in enumerate(super().run(items, batch_size)):
-                if n == 25:
+            for result in super().run(items, batch_size):
+                if self.seen == 25:
                     raise Crash
+                self.seen += 1
                 yield result
 
     with pytest.raises(Crash):
@@ -228,7 +231,8 @@ def test_checkpoint_refuses_another_model_and_a_second_writer(tmp_path, lexicon)
         ScoreRun([str(corpus)], out, other, progress=False).run()
     std = lexicon.standard
     with (
-        Checkpoint(parts_path(out), lexicon.info, std.stance, std.framing, inputs=input_fingerprint([str(corpus)])),
+        Checkpoint(parts_path(out), lexicon.info, std.stance, std.framing, inputs=input_fingerprint([str(corpus)]),
+                   actors=lexicon.registry.fingerprint),
         pytest.raises(ScoringError, match="expected no other run writing these results, found one holding its lock"),
     ):
         ScoreRun([str(corpus)], out, lexicon, progress=False).run()

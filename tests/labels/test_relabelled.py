@@ -87,3 +87,18 @@ def test_a_different_copy_of_dse_is_refused(tmp_path):
 def test_missing_dse_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="set STANCELENS_DATA"):
         relabelled_rows(Path(tmp_path), "dev", default_label_standard())
+
+
+def test_second_round_is_new_train_lines_only():
+    first = {(r.file, r.line) for r in read_references()}
+    second = read_references(FOLDER / "dse.round2.jsonl")
+    assert len(second) == 3000 and not first & {(r.file, r.line) for r in second}
+    assert {(r.file, r.split) for r in second} == {("train.txt", "train")}
+
+
+@needs_dse
+def test_second_round_rebuilds_from_dse_without_a_valid_sentence():
+    standard = default_label_standard()
+    rows = relabelled_rows(DSE, "train", standard, read_references(FOLDER / "dse.round2.jsonl"))
+    valid = {line.split("\t")[0] for line in (DSE / "valid.txt").read_text(encoding="utf-8").splitlines()}
+    assert len(rows) > 2500 and not {r["text"] for r in rows} & valid
