@@ -192,9 +192,10 @@ SEPARATOR = "\x1f"
 
 
 def document_ids(hashes: pa.Array) -> np.ndarray:
-    """A document's content hash as an int64 (its first 15 hex digits: collisions need ~10^9 documents)."""
-    prefix = pc.utf8_slice_codeunits(pc.fill_null(hashes, "0"), 0, 15).to_numpy(zero_copy_only=False)
-    return np.fromiter((int(h or "0", 16) for h in prefix), dtype=np.int64, count=len(prefix))
+    """A document's content hash as an int64 that is the same within one report (Python's string hash:
+    64 bits, so a collision needs billions of documents), whatever the hash's format."""
+    values = pc.fill_null(hashes, "").to_numpy(zero_copy_only=False)
+    return np.fromiter((hash(h) for h in values), dtype=np.int64, count=len(values))
 
 
 def count_rows(table: pa.Table, figure: Figure) -> None:

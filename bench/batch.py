@@ -34,7 +34,7 @@ def synthetic_corpus(path: Path, documents: int, seed: int = 13) -> Path:
             text = (f"{a} {rng.choice(VERBS)} {b} on day {i}. {c} {rng.choice(VERBS)} {d} after talks in "
                     f"round {i % 997}.")
             month = 1 + i % 24
-            record = {"id": f"doc-{i}", "text": text, "outlet": OUTLETS[i % len(OUTLETS)],
+            record = {"id": f"doc-{i}", "text": text, "outlet": OUTLETS[(i // 24) % len(OUTLETS)],
                       "date": f"{2022 + (month - 1) // 12}-{(month - 1) % 12 + 1:02d}-{1 + i % 28:02d}",
                       "url": f"https://example.org/{i}"}
             handle.write(json.dumps(record) + "\n")
@@ -98,7 +98,7 @@ def synthetic_results(folder: Path, pair_rows: int, seed: int = 13) -> Path:
                 "row_id": pa.array([row_id(kind, i) for i in range(start, start + n)]),
                 "doc_index": pa.array(doc), "doc_id": pa.array([f"doc-{d}" for d in doc]),
                 "doc_hash": pa.array([f"{d:064x}" for d in doc]),
-                "outlet": pa.array([OUTLETS[d % len(OUTLETS)] for d in doc]),
+                "outlet": pa.array([OUTLETS[(d // 24) % len(OUTLETS)] for d in doc]),  # not tied to the month
                 "published": pa.array([f"{2022 + m // 12}-{m % 12 + 1:02d}-15T12:00:00+00:00" for m in month]),
                 "sentence_index": pa.array(np.zeros(n, dtype=np.int64)),
                 "sentence_text": pa.array([f"Sentence {i} of a synthetic article." for i in range(start, start + n)]),

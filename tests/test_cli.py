@@ -91,6 +91,12 @@ def test_analyze_and_evaluate_with_an_actor_set(tmp_path, root):
     [annotation] = read_annotations(out)
     pairs = {(p.source, p.target) for s in annotation.sentences for p in s.pairs}
     assert ("china", "taiwan") in pairs and not any("hamas" in p for p in pairs)
+    config = tmp_path / "config.xml"
+    result = CliRunner().invoke(app, ["export-labelstudio", str(out), "--out", str(tmp_path / "tasks.json"),
+                                      "--config", str(config), *actors])
+    assert result.exit_code == 0, result.output
+    assert 'value="taiwan"' in config.read_text(encoding="utf-8")
+    assert json.loads((tmp_path / "tasks.json").read_text(encoding="utf-8"))[0]["predictions"]
     result = CliRunner().invoke(app, ["evaluate", "--gold", str(root / DOMAIN / "gold.jsonl"), "--model", "lexicon",
                                       "--out", str(tmp_path / "r"), "--json", *actors])
     assert result.exit_code == 0, result.output
