@@ -198,8 +198,9 @@ def document_ids(hashes: pa.Array) -> np.ndarray:
     return np.fromiter((hash(h) for h in values), dtype=np.int64, count=len(values))
 
 
-def count_rows(table: pa.Table, figure: Figure) -> None:
-    """Code one batch's rows for the figure: group id (keys joined), document id, label index."""
+def count_rows(table: pa.Table, figure: Figure, documents: np.ndarray) -> None:
+    """Code one batch's rows for the figure: group id (keys joined), document id (`documents`, computed once
+    per batch for every figure), label index."""
     keys = [pc.cast(pc.fill_null(table.column(k), ""), pa.string()) for k in figure.keys]
     joined = pc.binary_join_element_wise(*keys, SEPARATOR) if len(keys) > 1 else keys[0]
     for value in pc.unique(joined).to_pylist():
@@ -209,7 +210,7 @@ def count_rows(table: pa.Table, figure: Figure) -> None:
     labels = pc.index_in(table.column(figure.label_col), value_set=pa.array(figure.labels, pa.string()))
     label_codes = pc.fill_null(labels, -1).to_numpy(zero_copy_only=False).astype(np.int16)
     keep = label_codes >= 0  # a label outside the standard (hand-edited results) is left out
-    figure.codes.append((groups[keep], document_ids(table.column("doc_hash"))[keep], label_codes[keep]))
+    figure.codes.append((groups[keep], documents[keep], label_codes[keep]))
 
 
 def share_table(figure: Figure, seed: int = 13) -> pd.DataFrame:
@@ -555,9 +556,10 @@ def scan(pairs: ResultsScan, mentions: ResultsScan, figures: list[Figure], perio
             batch = with_derived(batch, period)
             if coverage is not None:
                 coverage.add(batch, kind, key)
+            documents = document_ids(batch.column("doc_hash"))
             for figure in figures:
                 if figure.rows == kind:
-                    count_rows(batch, figure)
+                    count_rows(batch, figure, documents)
 
 
 def write_evidence(source: ResultsScan, figures: list[Figure], tables: dict[str, pd.DataFrame], out: Path,
@@ -647,12 +649,13 @@ def build_report(results: Path, out: Path, period: str = "month", top: int = 6) 
     pairs, mentions = open_results(results)
     out.mkdir(parents=True, exist_ok=True)
     coverage = Coverage()
-    # The figures need the top pairs and actors only to plot: counted in the same pass.
-    figures = report_figures(pairs, mentions, period, [], [])
+    # The plots need the top pairs and actors, counted in the same pass: filled in once it is done.
+    top_pairs: list = []
+    top_actors: list = []
+    figures = report_figures(pairs, mentions, period, top_pairs, top_actors)
     scan(pairs, mentions, figures, period, coverage)
-    top_pairs, top_actors = coverage.largest("pairs", top), coverage.largest("mentions", top)
-    for figure, fresh in zip(figures, report_figures(pairs, mentions, period, top_pairs, top_actors), strict=True):
-        figure.plot = fresh.plot
+    top_pairs.extend(coverage.largest("pairs", top))
+    top_actors.extend(coverage.largest("mentions", top))
     tables = {f.name: share_table(f) for f in figures}
     evidence = {
         **write_evidence(pairs, [f for f in figures if f.rows == "pairs"], tables, out, period),

@@ -46,6 +46,15 @@ def partition_values(table: pa.Table, by: str) -> pa.Array:
     return pc.if_else(pc.equal(cleaned, ""), UNKNOWN, cleaned)
 
 
+def check_partition(partition_by: str, fmt: str) -> None:
+    """A partitioning the output can take (a partitioned dataset is Parquet)."""
+    if partition_by not in PARTITIONS:
+        raise ScoringError(f"--partition-by: expected one of {list(PARTITIONS)}, found {partition_by!r}")
+    if partition_by != "none" and fmt != "parquet":
+        raise ScoringError(f"--partition-by {partition_by}: expected --format parquet (a partitioned dataset is "
+                           f"Parquet), found {fmt}; drop --partition-by or write parquet")
+
+
 class RowIds:
     """A set of row_ids on disk (bounded memory), for `append`."""
 
@@ -111,11 +120,7 @@ class ResultsWriter:
     """Streams tables into RESULTS (a file, or a partitioned Parquet dataset) and puts it in place at the end."""
 
     def __init__(self, path: Path, fmt: str, schema: pa.Schema, mode: str, partition_by: str = "none"):
-        if partition_by not in PARTITIONS:
-            raise ScoringError(f"--partition-by: expected one of {list(PARTITIONS)}, found {partition_by!r}")
-        if partition_by != "none" and fmt != "parquet":
-            raise ScoringError(f"--partition-by {partition_by}: expected --format parquet (a partitioned dataset is "
-                               f"Parquet), found {fmt}; drop --partition-by or write parquet")
+        check_partition(partition_by, fmt)
         self.path, self.fmt, self.schema, self.mode, self.by = path, fmt, schema, mode, partition_by
         self.dataset = partition_by != "none"
         if self.dataset and path.exists() and not path.is_dir():
@@ -136,12 +141,9 @@ class ResultsWriter:
         self.rows = 0
         if mode == "append" and path.exists():
             self.ids = RowIds(self.tmp)
-            if self.dataset:  # earlier files stay where they are; only their row_ids are read
-                for old in _old_batches(path, fmt, schema):
-                    self.ids.add(old.column("row_id").to_pylist())
-            else:
-                for old in _old_batches(path, fmt, schema):
-                    self.ids.add(old.column("row_id").to_pylist())
+            for old in _old_batches(path, fmt, schema):
+                self.ids.add(old.column("row_id").to_pylist())
+                if not self.dataset:  # a dataset's earlier files stay where they are
                     self._write_file(old)
 
     def write(self, table: pa.Table) -> None:

@@ -47,7 +47,6 @@ from stancelens.batch.tables import (
     mentions_path,
     pair_schema,
     parts_path,
-    read_table,
     write_parquet,
 )
 from stancelens.model.annotation import ModelInfo
@@ -119,19 +118,6 @@ def check_output(out: Path, mode: str) -> None:
     if mode == "refuse" and existing and not (parts_path(out) / "manifest.json").exists():
         raise ScoringError(f"{existing[0]}: expected no earlier results at --out, found them; pass --append to add "
                            "new rows to them, --overwrite to replace them, or choose another --out")
-
-
-def append_rows(new: pa.Table, path: Path, fmt: str) -> pa.Table:
-    """The rows of `path` followed by those of `new` whose row_id is not there yet."""
-    if not path.exists():
-        return new
-    old = read_table(path, fmt, schema=new.schema)
-    if old.num_rows == 0:
-        return new
-    known = set(old.column("row_id").to_pylist())
-    fresh = new.filter(pa.array([r not in known for r in new.column("row_id").to_pylist()], type=pa.bool_()))
-    return pa.concat_tables([old.cast(new.schema) if fmt == "parquet" else old, fresh],
-                            promote_options="permissive")
 
 
 class Checkpoint:

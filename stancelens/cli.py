@@ -558,6 +558,7 @@ def score(
 
         fast = FAST_BACKEND == "bf16"
     from stancelens.batch.feeds import FieldMap, InputReader
+    from stancelens.batch.results import check_partition
     from stancelens.batch.runners import LocalRunner, RayRunner
     from stancelens.batch.scoring import ScoreRun, check_output
     from stancelens.batch.tables import ScoringError, infer_format
@@ -568,12 +569,7 @@ def score(
         _fail("--overwrite and --append: expected at most one, found both; choose one")
     mode = "overwrite" if overwrite else "append" if append else "refuse"
     try:
-        chosen = infer_format(out, fmt)
-        if partition_by not in ("none", "month", "outlet"):
-            raise ScoringError(f"--partition-by: expected none, month or outlet, found {partition_by!r}")
-        if partition_by != "none" and chosen != "parquet":
-            raise ScoringError(f"--partition-by {partition_by}: expected parquet output (a partitioned dataset), found "
-                               f"{chosen}; drop --partition-by or write parquet")
+        check_partition(partition_by, infer_format(out, fmt))
         check_output(out, mode)  # before the model is loaded (or trained)
     except ScoringError as exc:
         _fail(str(exc))

@@ -423,13 +423,12 @@ def selection_score(results: dict[str, dict]) -> float:
         scores.append(results[RELABELLED]["stance"]["macro_f1"])
     if "seesaw" in results and "stance" in results["seesaw"]:
         scores.append(results["seesaw"]["stance"]["macro_f1"])
-    recipe = float(np.mean(scores)) if scores else 0.0
     # A fine-tune on added annotations chooses its epoch by their held-out part as much as by the recipe's
     # validation: the new domain and what the model knew weigh alike.
-    added = [results[ADDED][task]["macro_f1"] for task in ("stance", "framing")
-             if ADDED in results and task in results[ADDED] and results[ADDED][task].get("support", 1)]
-    return 0.5 * recipe + 0.5 * float(np.mean(added)) if added and scores else (float(np.mean(added)) if added
-                                                                                  else recipe)
+    added = [report["macro_f1"] for task in ("stance", "framing")
+             for report in [results.get(ADDED, {}).get(task)] if report and report.get("support", 1)]
+    parts = [float(np.mean(x)) for x in (scores, added) if x]
+    return float(np.mean(parts)) if parts else 0.0
 
 
 def _summary(results: dict[str, dict]) -> dict:

@@ -59,6 +59,22 @@ def seed_corpus(path: Path, n: int) -> Path:
     return path
 
 
+class DiesAfter(LocalRunner):
+    """A runner that raises `error` once it has scored `count` documents (the run hands it one bounded chunk
+    at a time, so it counts across calls)."""
+
+    def __init__(self, predictor, count: int, error: type[BaseException]):
+        super().__init__(predictor)
+        self.count, self.error, self.seen = count, error, 0
+
+    def run(self, items, batch_size):
+        for result in super().run(items, batch_size):
+            if self.seen == self.count:
+                raise self.error
+            self.seen += 1
+            yield result
+
+
 def rows_without_time(path: Path) -> list[dict]:
     table = read_table(path).drop(["scored_at"])
     return table.to_pylist()
@@ -134,18 +150,9 @@ def test_interrupted_run_resumes_to_the_same_rows(tmp_path, lexicon):
     class Crash(Exception):
         pass
 
-    class Dying(LocalRunner):  # the run hands it one bounded chunk at a time: it dies at the 26th document
-        seen = 0
-
-        def run(self, items, batch_size):
-            for result in super().run(items, batch_size):
-                if self.seen == 25:
-                    raise Crash
-                self.seen += 1
-                yield result
-
     with pytest.raises(Crash):
-        ScoreRun([str(corpus)], out, lexicon, Dying(lexicon), batch_size=4, checkpoint_docs=10, progress=False).run()
+        ScoreRun([str(corpus)], out, lexicon, DiesAfter(lexicon, 25, Crash), batch_size=4, checkpoint_docs=10,
+                 progress=False).run()
     manifest = json.loads((parts_path(out) / "manifest.json").read_text("utf-8"))
     assert [p["documents"] for p in manifest["parts"]] == [10, 10]
     (parts_path(out) / "part-000003.pairs.parquet").write_bytes(b"half a part")  # died while writing

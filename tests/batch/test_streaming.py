@@ -16,7 +16,7 @@ from stancelens.batch.scoring import ScoreRun
 from stancelens.batch.tables import ScoringError, mentions_path, read_table
 from stancelens.model.lexicon import LexiconEngine
 from stancelens.model.predictor import Predictor
-from tests.batch.test_scoring import seed_corpus
+from tests.batch.test_scoring import DiesAfter, seed_corpus
 
 
 @pytest.fixture(scope="module")
@@ -91,25 +91,14 @@ def test_partitioned_output_has_the_rows_of_one_file_and_takes_appends(tmp_path,
 
 
 def test_killed_and_resumed_partitioned_run_gives_the_clean_rows(tmp_path, lexicon):
-    from stancelens.batch.runners import LocalRunner
-
     corpus = seed_corpus(tmp_path / "corpus.jsonl", 25)
     clean = tmp_path / "clean.parquet"
     ScoreRun([str(corpus)], clean, lexicon, progress=False, partition_by="outlet").run()
 
-    class Dies(LocalRunner):
-        seen = 0
-
-        def run(self, items, batch_size):
-            for result in super().run(items, batch_size):
-                if self.seen == 12:
-                    raise KeyboardInterrupt
-                self.seen += 1
-                yield result
-
     out = tmp_path / "resumed.parquet"
     with pytest.raises(KeyboardInterrupt):
-        ScoreRun([str(corpus)], out, lexicon, Dies(lexicon), checkpoint_docs=5, progress=False,
+        ScoreRun([str(corpus)], out, lexicon, DiesAfter(lexicon, 12, KeyboardInterrupt), checkpoint_docs=5,
+                 progress=False,
                  partition_by="outlet").run()
     ScoreRun([str(corpus)], out, lexicon, checkpoint_docs=5, progress=False, partition_by="outlet").run()
 
