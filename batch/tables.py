@@ -86,6 +86,7 @@ def pair_schema(stance_labels: Sequence[str]) -> pa.Schema:
             *[(f"prob_{label}", pa.float64()) for label in stance_labels],
             ("source_mentions", pa.string()),
             ("target_mentions", pa.string()),
+            ("via", pa.string()),  # "coreference" when an actor is present only through a descriptor or pronoun
             *MODEL_COLUMNS,
         ]
     )
@@ -108,7 +109,10 @@ def mention_schema(framing_labels: Sequence[str]) -> pa.Schema:
             ("term_text", pa.string()),
             ("voice", pa.string()),
             ("speaker", pa.string()),
+            ("speaker_text", pa.string()),
             ("negated", pa.bool_()),
+            ("via", pa.string()),
+            ("antecedent", pa.string()),
             *[(f"prob_{label}", pa.float64()) for label in framing_labels],
             *MODEL_COLUMNS,
         ]
@@ -177,6 +181,7 @@ def document_rows(
                     **{f"prob_{label}": probs.get(label) for label in stance_labels},
                     "source_mentions": ",".join(p.source_mentions),
                     "target_mentions": ",".join(p.target_mentions),
+                    "via": p.via,
                     **model,
                 }
             )
@@ -199,7 +204,10 @@ def document_rows(
                     "term_text": f.term.text if f.term else None,
                     "voice": f.voice,
                     "speaker": f.speaker,
+                    "speaker_text": f.speaker_text,
                     "negated": f.negated,
+                    "via": m.via,
+                    "antecedent": m.antecedent,
                     **{f"prob_{label}": probs.get(label) for label in framing_labels},
                     **model,
                 }

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from stancelens.model.files import atomic_writer
 
-Voice = Literal["author", "quoted"]
+Voice = Literal["author", "quoted", "reported"]
 
 
 class Span(BaseModel):
@@ -47,7 +47,11 @@ class Framing(BaseModel):
     label: str = Field(description="Framing category from labels/labels.yaml (framing).")
     term: Span | None = Field(default=None, description="The framing term; null when label is none.")
     voice: Voice = "author"
-    speaker: str | None = Field(default=None, description="Actor id of the speaker when voice is quoted.")
+    speaker: str | None = Field(default=None, description="Actor id of the speaker when voice is quoted or "
+                                "reported; null when the speaker is not a registry actor.")
+    speaker_text: str | None = Field(default=None, max_length=200,
+                                     description="The speaker's words when no registry actor speaks "
+                                     "('an analyst'), else null (codebook §8.4).")
     negated: bool = False
     probs: dict[str, float] | None = Field(default=None, description="Model probabilities per category.")
 
@@ -62,7 +66,12 @@ class Mention(BaseModel):
     end: int = Field(ge=0)
     text: str
     actor: str = Field(description="Actor id from labels/actors.yaml.")
-    kind: str = Field(default="name", description="How the actor is named: name, demonym, metonym, ...")
+    kind: str = Field(default="name", description="How the actor is named: name, demonym, metonym, official, "
+                      "institution, descriptor, pronoun.")
+    via: Literal["coreference"] | None = Field(
+        default=None, description="'coreference' for a descriptor or pronoun resolved through an antecedent "
+        "(codebook §8).")
+    antecedent: str | None = Field(default=None, description="Id of the mention this one corefers with.")
     framing: Framing
 
 
@@ -77,6 +86,9 @@ class Pair(BaseModel):
     probs: dict[str, float] | None = None
     source_mentions: list[str] = Field(default_factory=list)
     target_mentions: list[str] = Field(default_factory=list)
+    via: Literal["coreference"] | None = Field(
+        default=None, description="'coreference' when source or target is in the sentence only through "
+        "descriptor or pronoun mentions resolved by coreference (codebook §8.3).")
 
     @model_validator(mode="after")
     def _distinct(self) -> Pair:
@@ -118,7 +130,12 @@ class DocumentAnnotation(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> DocumentAnnotation:
+        every_id = {m.id for s in self.sentences for m in s.mentions}
         for s in self.sentences:
+            for m in s.mentions:
+                if m.antecedent is not None and m.antecedent not in every_id:
+                    raise ValueError(f"sentence {s.index}: mention {m.id} names antecedent {m.antecedent!r}, "
+                                     "which is no mention id of this document; fix the id or set it to null")
             if self.text[s.start : s.end] != s.text:
                 raise ValueError(f"sentence {s.index}: text does not match document[{s.start}:{s.end}]")
             ids = set()

@@ -19,6 +19,23 @@ _TOKEN = re.compile(r"\w+(?:[-']\w+)*|[^\w\s]")
 _ARTICLES = {"a", "an", "the", "as", "its", "their", "his", "her"}
 _COPULA = {"is", "was", "are", "were", "be", "been", "being", "remains", "remained", "becomes", "became"}
 _QUOTE_CHARS = "\"“”«»"
+# Speech verbs whose object is the author's wording ("urged the militant group to …").
+_DIRECTIVES = {"urged", "urges", "urge", "urging"}
+# What may follow the verb of a closing attribution ('…, the ministry said in a statement.').
+_AFTER_ATTRIBUTION = {".", ",", "!", "?", "in", "on", "at", "after", "during", "to", "from", "late", "earlier",
+                      "later", "yesterday", "today", "tonight", "last", "this", "reporters", "journalists",
+                      "the", "a", "an", "without", "when", "before", "while", "via"}
+# Speech verbs that may come before their speaker ('…," said Peskov').
+_INVERTIBLE = {"said", "says", "added", "wrote", "asked", "replied", "stated", "declared", "noted", "insisted",
+               "continued", "explained", "according"}
+# Words that open a clause: a mention right after one is that clause's subject.
+_OPENERS = {",", ";", ":", "and", "but", "that", "while", "whereas", "as", "when", "after", "before", "because",
+            "a", "an", "the", '"', "“", "(", "—"}
+# Words that end a speaker's own words without being part of them ("The king also accused …").
+_TRAILING = {"also", "later", "again", "then", "has", "had", "have", "was", "were", "is", "are", "on", "in",
+             "at", "earlier", "separately", "further", "meanwhile", "however", "too", "would", "will"}
+# Tokens that end a speaker's noun phrase.
+_BREAKS = {",", ";", ":", "\"", "“", "”", "«", "»", "(", ")", "—", "–", "that", "and", "but", "who", "which"}
 
 
 @dataclass(frozen=True)
@@ -33,10 +50,19 @@ class TermMatch:
 class FramingDecision:
     label: str
     term: TermMatch | None
-    voice: str
+    voice: str  # author | quoted | reported (GUIDELINES.md §8.4)
     speaker: str | None
     negated: bool
     candidates: tuple[str, ...]  # categories of every term attached to the mention
+    speaker_text: str | None = None  # the speaker's words when no registry actor speaks ("an analyst")
+    # What made the voice: "quote", "headline", "naming" (a naming verb), "speech" (a speech verb or
+    # attribution), None for the author's voice. `legacy_voice` folds it into version 1.0.0's two values.
+    cue: str | None = None
+
+    @property
+    def legacy_voice(self) -> str:
+        """The voice under codebook 1.0.0 (§4.3): naming verbs were quoted, indirect speech the author's."""
+        return "quoted" if self.cue in ("quote", "headline", "naming") else "author"
 
 
 class LexiconFramer:
@@ -53,6 +79,7 @@ class LexiconFramer:
             r"(?<!\w)(?:" + "|".join(re.escape(t) for t in ordered) + r")(?!\w)", re.IGNORECASE
         )
         self._naming = {v.lower() for v in standard.naming_verbs}
+        self._titles = {str(t).lower() for t in (standard.resolution or {}).get("person_titles", [])}
         self._speech = {v.lower() for v in standard.speech_verbs}
         self._negation = {v.lower() for v in standard.negation_cues}
         self._rank = {c: i for i, c in enumerate(standard.framing_priority)}
@@ -80,11 +107,10 @@ class LexiconFramer:
                 decisions.append(FramingDecision("none", None, "author", None, False, ()))
                 continue
             best = min(attached, key=lambda t: (self._rank.get(t.category, 99), -len(t.text)))
-            voice, speaker = self._voice(view, best, index, mention)
+            voice, speaker, speaker_text, cue = self._voice(view, best, index, mention)
             negated = self._negated(view, best, mention)
-            decisions.append(
-                FramingDecision(best.category, best, voice, speaker, negated, tuple(t.category for t in attached))
-            )
+            decisions.append(FramingDecision(best.category, best, voice, speaker, negated,
+                                             tuple(t.category for t in attached), speaker_text, cue))
         return decisions
 
     def term_for(
@@ -99,8 +125,19 @@ class LexiconFramer:
         if not attached:
             return FramingDecision(category, None, "author", None, False, ())
         best = max(attached, key=lambda t: len(t.text))
-        voice, speaker = self._voice(view, best, index, mention)
-        return FramingDecision(category, best, voice, speaker, self._negated(view, best, mention), (category,))
+        voice, speaker, speaker_text, cue = self._voice(view, best, index, mention)
+        return FramingDecision(category, best, voice, speaker, self._negated(view, best, mention), (category,),
+                               speaker_text, cue)
+
+    def attribution(self, text: str, sentence: tuple[int, int],
+                    mentions: list[RawMention]) -> tuple[str | None, str | None]:
+        """(speaker, speaker_text) of the sentence's first speech verb outside quotation marks: who
+        speaks in it, for a term in a neighbouring sentence that names no speaker."""
+        view = self._view(text, sentence, mentions)
+        verbs = self._speech_tokens(view.base)
+        if not verbs:
+            return None, None
+        return self._verb_speaker(view, verbs[0], _NO_MENTION)
 
     def _view(self, text: str, sentence: tuple[int, int], mentions: list[RawMention]) -> _SentenceView:
         """The sentence's tokens and terms (kept while the predictor asks about the same sentence) and
@@ -118,8 +155,12 @@ class LexiconFramer:
 
     # -- attachment ----------------------------------------------------------------------------
     def _attached_terms(self, view: _SentenceView, index: int, mention: RawMention) -> list[TermMatch]:
+        own: list[TermMatch] = []
         if mention.kind == "descriptor":
-            return [t for t in view.base.terms if mention.start <= t.start and t.end <= mention.end]
+            # its own words, and terms predicated of it ("regarded the group as a terrorist body")
+            own = [t for t in view.base.terms if mention.start <= t.start and t.end <= mention.end]
+        if mention.kind == "pronoun":
+            return []  # "it", "their": a pronoun carries no framing term
         tokens = view.base.tokens
         mentions = view.mentions
         m_first = view.base.token_index(mention.start)
@@ -161,7 +202,20 @@ class LexiconFramer:
                 attached.append(term)  # "Hamas, a terrorist organisation"
             elif t_first > after and self._predicate(view, m_first, after, t_first, {index}):
                 attached.append(term)  # "called Hamas terrorists", "Hamas is a terrorist group"
+        if mention.kind == "descriptor":
+            return own + [t for t in attached if not (mention.start <= t.start < mention.end)
+                          and (self._apposition_or_predicate(view, index, mention, t))]
         return attached
+
+    def _apposition_or_predicate(self, view: _SentenceView, index: int, mention: RawMention, term: TermMatch) -> bool:
+        """A descriptor takes outside terms only from apposition or a predicate, never as a premodifier
+        or head of a neighbouring word."""
+        base = view.base
+        after = base.token_index(mention.end - 1) + 1
+        t_first = base.token_index(term.start)
+        m_first = base.token_index(mention.start)
+        return t_first > after and (self._apposition(view, base.tokens[after:t_first], {index})
+                                    or self._predicate(view, m_first, after, t_first, {index}))
 
     @staticmethod
     def _clean(view: _SentenceView, between: list[tuple[int, int, str]], excluded: set[int]) -> bool:
@@ -192,36 +246,186 @@ class LexiconFramer:
         if naming_before:
             return all(w in filler or w.isalpha() for w in between) and len(between) <= 4
         if copula_after:
-            return all(w in filler | _COPULA or w.isalpha() for w in between[1:]) and len(between) <= 5
+            # "is a terrorist group", "was widely seen as a militant movement"; not "was legitimizing a
+            # terrorist organization" (a verb's object is not predicated of the subject)
+            verbs = [w for w in between[1:] if (w.endswith("ing") or w.endswith("ed")) and w not in self._naming
+                     and w not in filler]
+            return not verbs and len(between) <= 5
         return False
 
     # -- voice and negation --------------------------------------------------------------------
-    def _voice(self, view: _SentenceView, term: TermMatch, index: int, mention: RawMention) -> tuple[str, str | None]:
-        quoted = view.base.inside_quote(term.start)
-        tokens = view.base.tokens
-        m_first = view.base.token_index(min(mention.start, term.start))
+    def _voice(self, view: _SentenceView, term: TermMatch, index: int, mention: RawMention):
+        """(voice, speaker, speaker_text, cue) of a term (§8.4): direct speech, a headline form, a
+        naming verb, indirect speech or an attribution, else the author's."""
+        base, tokens = view.base, view.base.tokens
+        t_first = base.token_index(term.start)
+        if base.inside_quote(term.start):
+            speaker, text = self._quote_speaker(view, mention)
+            return "quoted", speaker, text, "quote"
+        colon = self._headline_colon(base)
+        if colon is not None and t_first > colon:
+            speaker, text = self._noun_phrase(view, 0, colon, mention)
+            return "quoted", speaker, text, "headline"
+        m_first = base.token_index(min(mention.start, term.start))
         window = [t[2].lower() for t in tokens[max(0, m_first - 3) : m_first]]
-        naming = any(w in self._naming for w in window) or " ".join(window[-2:]) in self._naming
-        if not quoted and not naming:
-            return "author", None
-        return "quoted", self._speaker(view, mention, naming_at=m_first if naming else None)
+        if any(w in self._naming for w in window) or " ".join(window[-2:]) in self._naming:
+            verb = max(i for i in range(max(0, m_first - 3), m_first)
+                       if tokens[i][2].lower() in self._naming or i == m_first - 1)
+            speaker, text = self._subject_before(view, verb, mention)
+            return "reported", speaker, text, "naming"
+        for verb in reversed(self._speech_tokens(base)):
+            if verb < t_first and not any(t[2].lower() in _DIRECTIVES for t in base.tokens[verb:t_first]):
+                # "X said (that) …", "saying …", "according to X, …"
+                speaker, text = self._verb_speaker(view, verb, mention)
+                return "reported", speaker, text, "speech"
+        for verb in self._speech_tokens(base):
+            if verb > t_first and self._closing_attribution(base, verb, t_first):  # "…, the ministry said."
+                speaker, text = self._verb_speaker(view, verb, mention)
+                return "reported", speaker, text, "speech"
+        return "author", None, None, None
 
-    def _speaker(self, view: _SentenceView, mention: RawMention, naming_at: int | None) -> str | None:
-        mentions, tokens = view.mentions, view.base.tokens
-        if naming_at is not None:
-            # The subject before the naming verb: the nearest other mention to its left.
-            candidates = [m for m in mentions if m.end <= tokens[naming_at][0] and m.actor != mention.actor]
-            if candidates:
-                return candidates[-1].actor
-        # The mention nearest to a speech verb (ties: the earlier verb, then the earlier mention).
-        best: tuple[int, int, int] | None = None
-        for k, m in enumerate(mentions):
-            if m.actor == mention.actor or m.kind == "descriptor":
-                continue
-            near = view.nearest_speech(m.start, self._speech)
-            if near is not None and (best is None or (near[0], near[1], k) < best):
-                best = (near[0], near[1], k)
-        return mentions[best[2]].actor if best is not None else None
+    def _speech_tokens(self, base: _Sentence) -> list[int]:
+        """Token indices of speech verbs outside quotation marks ("according to" counts at "according")."""
+        out = []
+        for k, tok in enumerate(base.tokens):
+            word = tok[2].lower()
+            two = word + " " + base.tokens[k + 1][2].lower() if k + 1 < len(base.tokens) else ""
+            if (word in self._speech or two in self._speech) and not base.inside_quote(tok[0]):
+                out.append(k)
+        return out
+
+    @staticmethod
+    def _headline_colon(base: _Sentence) -> int | None:
+        """A headline attribution "X spokesman: …": a colon within the first eight tokens."""
+        for k, tok in enumerate(base.tokens[:8]):
+            if tok[2] == ":":
+                return k if k > 0 else None
+            if tok[2] in {",", ".", '"', "“"}:
+                return None
+        return None
+
+    @staticmethod
+    def _closing_attribution(base: _Sentence, verb: int, term: int) -> bool:
+        """Whether the speech verb sits in a closing attribution of the term: after a comma or a closing
+        quote that follows the term, at most six tokens from it, with nothing but its subject between
+        (the attribution's own subject, "…, the movement said", is the author's wording)."""
+        tokens = base.tokens
+        rest = [t[2] for t in tokens[verb + 1:]]
+        if rest[:1] == [","] and verb > 0 and tokens[verb - 1][2] != ",":
+            rest = []  # a parenthetical attribution: "The Shiite group, analysts say, now faces …"
+        if len(rest) > 9 or "that" in rest:
+            return False  # '…, X said any pullback would …' opens a clause: no closing attribution
+        if rest and rest[0].lower() not in _AFTER_ATTRIBUTION and not rest[0][:1].isupper() \
+                and tokens[verb][2].lower() not in {"told", "tells"}:
+            return False  # '…, UNRWA said inspectors had found …': the verb opens a clause
+        for k in range(verb - 1, max(-1, verb - 8), -1):
+            if tokens[k][2] in {",", '"', "”", "—"}:
+                return term < k
+            if not tokens[k][2][:1].isalnum():
+                return False
+        return False
+
+    def _quote_speaker(self, view: _SentenceView, mention: RawMention):
+        """Who speaks a quotation: the attribution outside the quotation marks of the sentence."""
+        verbs = self._speech_tokens(view.base)
+        if verbs:
+            return self._verb_speaker(view, verbs[0], mention)
+        colon = self._headline_colon(view.base)
+        if colon is not None:
+            return self._noun_phrase(view, 0, colon, mention)
+        base = view.base
+        naming = [k for k, t in enumerate(base.tokens) if t[2].lower() in self._naming and not base.inside_quote(t[0])]
+        if naming:  # 'Katz called Erdogan "a dictator who serves the Hamas terror organization"'
+            return self._subject_before(view, naming[0], mention)
+        end = 0  # 'Arab League ministers condemned "the Zionist occupation's …"': the sentence's subject
+        while end < len(base.tokens) and not base.inside_quote(base.tokens[end][0]) and (
+                base.tokens[end][2][:1].isupper() or view.covered(base.tokens[end][0], ())):
+            end += 1
+        return self._noun_phrase(view, 0, end, mention)
+
+    def _verb_speaker(self, view: _SentenceView, verb: int, mention: RawMention):
+        """The speaker of a speech verb: the noun phrase before it ("the ministry said"), else the one
+        after it ("said Peskov", "according to X"), else the sentence's subject ("…, saying …")."""
+        tokens = view.base.tokens
+        start = verb
+        while start > 0 and verb - start < 10 and tokens[start - 1][2] not in _BREAKS \
+                and not view.base.inside_quote(tokens[start - 1][0]):
+            start -= 1
+        speaker, text = self._noun_phrase(view, start, verb, mention)
+        # '…," said Peskov' (not "…, saying Moscow was …": a participle's subject is the sentence's)
+        inverted = (start == verb and verb > 0 and tokens[verb - 1][2] in {",", '"', "”", "»", "—"}
+                    and tokens[verb][2].lower() in _INVERTIBLE)
+        according = tokens[verb][2].lower() == "according"
+        if speaker is None and text is None and (inverted or according):
+            after = verb + 1
+            if tokens[verb][2].lower() == "according" and after < len(tokens) and tokens[after][2].lower() == "to":
+                after += 1
+            end = after
+            while end < len(tokens) and end - after < 8 and tokens[end][2] not in _BREAKS | {"."}:
+                end += 1
+            speaker, text = self._noun_phrase(view, after, end, mention)
+        if speaker is None and text is None:
+            speaker, text = self._subject_before(view, verb, mention)
+        return speaker, text
+
+    def _subject_before(self, view: _SentenceView, verb: int, mention: RawMention):
+        """The subject of a verb: for a participle ("…, saying …") the sentence's opening noun phrase,
+        else the nearest other mention left of the verb."""
+        tokens = view.base.tokens
+        if verb <= 0:
+            return None, None
+        if tokens[verb][2].lower().endswith("ing"):
+            end = 0
+            while end < verb and (tokens[end][2][:1].isupper() or view.covered(tokens[end][0], ())
+                                  or tokens[end][2].lower() in {"the", "'s", "’s", "of", "-"}):
+                end += 1
+            return self._noun_phrase(view, 0, end, mention)
+        candidates = [m for m in view.mentions if m.end <= tokens[verb][0] and m is not mention
+                      and not (m.start <= mention.start < m.end)]
+        if candidates:
+            # The nearest mention that opens a clause (its subject), not the object of an earlier verb:
+            # "Erdogan accused Israel of genocide and described Hamas as …" -> Erdogan.
+            for m in reversed(candidates):
+                if self._opens_clause(view, m):
+                    return m.actor, None
+            return candidates[-1].actor, None
+        start = verb  # no mention: the speaker's own words ("An international law professor described …")
+        while start > 0 and verb - start < 10 and tokens[start - 1][2] not in _BREAKS:
+            start -= 1
+        return self._noun_phrase(view, start, verb, mention)
+
+    @staticmethod
+    def _opens_clause(view: _SentenceView, m: RawMention) -> bool:
+        """Whether only capitalised words (titles, names) stand between a clause opener and the mention."""
+        tokens = view.base.tokens
+        k = view.base.token_index(m.start) - 1
+        while k >= 0 and tokens[k][2][:1].isupper() and tokens[k][2].lower() not in {"the", "a", "an"}:
+            k -= 1
+        return k < 0 or tokens[k][2].lower() in _OPENERS
+
+    def _noun_phrase(self, view: _SentenceView, first: int, last: int, mention: RawMention):
+        """(actor, None) when the tokens first..last-1 hold a mention other than `mention`, else (None,
+        their text) when they look like a speaker ("an analyst"), else (None, None)."""
+        tokens = view.base.tokens
+        if first >= last:
+            return None, None
+        s, e = tokens[first][0], tokens[last - 1][1]
+        inside = [m for m in view.mentions if s <= m.start and m.end <= e and m is not mention]
+        lead = [t[2].lower() for t in tokens[first:last] if t[1] <= (inside[0].start if inside else e)]
+        if inside and any(w in {"at", "from", "with", "in"} for w in lead) and not any(w in self._titles for w in lead):
+            inside = []  # "An analyst at a Doha think tank": a person near the actor, not speaking for it
+        if inside:
+            # the speaker's own name, else the actor that opens the phrase ("Israel's ambassador in Moscow")
+            officials = [m for m in inside if m.kind == "official"]
+            return (officials[-1] if officials else inside[0]).actor, None
+        words = [t[2] for t in tokens[first:last]]
+        if not any(w[:1].isalpha() for w in words) or words[0].lower() in {"it", "he", "she", "they", "we", "i"}:
+            return None, None
+        while len(words) > 1 and words[-1].lower() in _TRAILING:
+            words.pop()
+            last -= 1
+        text = view.base.text[s:tokens[last - 1][1]].strip()
+        return None, text[:100] or None
 
     def _negated(self, view: _SentenceView, term: TermMatch, mention: RawMention) -> bool:
         tokens = view.base.tokens
@@ -238,6 +442,9 @@ class LexiconFramer:
             if not (word in allowed or inside_mention):
                 return False
         return False
+
+
+_NO_MENTION = RawMention(-1, -1, "", "", "none", -1)
 
 
 class _Sentence:
@@ -271,7 +478,12 @@ class _Sentence:
         """Whether `offset` lies after an unclosed quotation mark of the sentence."""
         if self._quotes is None:
             s0, s1 = self.sentence
-            straight, curly = [0], [0]
+            # A quotation opened earlier in the paragraph and not yet closed runs on into this sentence.
+            paragraph = self.text.rfind("\n", 0, s0) + 1
+            opened = self.text.count('"', paragraph, s0) % 2
+            curly_open = self.text.count("“", paragraph, s0) + self.text.count("«", paragraph, s0)
+            curly_shut = self.text.count("”", paragraph, s0) + self.text.count("»", paragraph, s0)
+            straight, curly = [opened], [max(0, curly_open - curly_shut)]
             for ch in self.text[s0:s1]:
                 straight.append(straight[-1] + (ch == '"'))
                 curly.append(curly[-1] + (ch in "“«") - (ch in "”»"))

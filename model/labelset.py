@@ -36,6 +36,9 @@ class LabelStandard:
     naming_verbs: tuple[str, ...] = ()
     speech_verbs: tuple[str, ...] = ()
     negation_cues: tuple[str, ...] = ()
+    # Descriptor head nouns and pronouns with the actor kinds they can refer to (framing.yaml
+    # `resolution:`, GUIDELINES.md §8); empty leaves descriptors and pronouns unresolved.
+    resolution: dict = field(default_factory=dict, hash=False)
 
     def check(self, task: str, label: str, where: str = "") -> None:
         allowed = {"stance": self.stance, "framing": self.framing, "voice": self.voice}[task]
@@ -70,6 +73,7 @@ def load_label_standard(directory: Path | None = None) -> LabelStandard:
         naming_verbs=tuple(lexicon.get("naming_verbs", [])),
         speech_verbs=tuple(lexicon.get("speech_verbs", [])),
         negation_cues=tuple(lexicon.get("negation_cues", [])),
+        resolution=dict(lexicon.get("resolution") or {}),
     )
 
 

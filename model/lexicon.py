@@ -107,18 +107,28 @@ class LexiconEngine:
     def framing_probs(self, items: Sequence[MentionItem]) -> list[dict[str, float]]:
         out = []
         # Per sentence: its mentions, and the rules' decisions for all of them (computed once).
-        cache: dict[str, tuple[list[RawMention], dict[tuple[int, int], str]]] = {}
+        cache: dict[tuple, tuple[list[RawMention], dict[tuple[int, int], str]]] = {}
         for item in items:
-            if item.sentence not in cache:
+            key = (item.sentence, item.all_spans)
+            if key not in cache:
                 found = self.registry.find_mentions(item.sentence, [(0, len(item.sentence))])[0]
+                # Mentions the document found and this sentence alone does not (a descriptor resolved
+                # through an earlier sentence) still own the terms inside them.
+                known = {(m.start, m.end) for m in found}
+                found = sorted([*found, *(RawMention(a, b, item.sentence[a:b], "", "other", 0)
+                                          for a, b in item.all_spans if (a, b) not in known)],
+                               key=lambda m: m.start)
                 decisions = self.framer.frame_sentence(item.sentence, (0, len(item.sentence)), found)
-                cache[item.sentence] = (found, {(m.start, m.end): d.label for m, d in zip(found, decisions)})
-            found, labels = cache[item.sentence]
+                cache[key] = (found, {(m.start, m.end): d.label for m, d in zip(found, decisions)
+                                      if m.kind != "other"})
+            found, labels = cache[key]
             label = labels.get(item.span)
             if label is None:  # a mention the registry does not find (given by the caller)
                 mention = RawMention(item.span[0], item.span[1], item.sentence[item.span[0] : item.span[1]],
                                      item.actor, item.kind, 0)
-                mentions = [*found, mention]
-                label = self.framer.frame_sentence(item.sentence, (0, len(item.sentence)), mentions)[-1].label
+                mentions = sorted([*(m for m in found if (m.start, m.end) != item.span), mention],
+                                  key=lambda m: m.start)
+                label = self.framer.frame_sentence(item.sentence, (0, len(item.sentence)), mentions)[
+                    mentions.index(mention)].label
             out.append(self._probs(self.standard.framing, label))
         return out

@@ -10,12 +10,14 @@ the same documents get one by one (a test checks it).
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from stancelens.model.annotation import DocumentAnnotation, Framing, Mention, ModelInfo, Pair, Sentence, Span
-from stancelens.model.framing import LexiconFramer
+from stancelens.model.framing import FramingDecision, LexiconFramer
 from stancelens.model.labelset import LabelStandard, default_label_standard
 from stancelens.model.pipeline import MentionItem, PairItem, SentenceCandidates, prepare_document
 from stancelens.model.registry import RawMention, Registry, default_registry
@@ -143,15 +145,17 @@ class Predictor:
         framing_by: dict,
         tasks: Sequence[str],
     ) -> DocumentAnnotation:
-        out: list[Sentence] = []
         boost = float(getattr(self.engine, "framing_term_boost", 1.0))
+        ids = {(m.start, m.end): f"s{s.index}m{mi}" for s in sentences for mi, m in enumerate(s.mentions)}
+        labels: list[list[tuple[str, dict | None]]] = []
+        decisions: list[list[FramingDecision]] = []
         for s in sentences:
-            mentions: list[Mention] = []
             lexicon = (
                 self.framer.frame_sentence(doc.text, (s.start, s.end), s.mentions)
                 if boost != 1.0 and s.mentions and framing_by
                 else None
             )
+            row_labels, row_decisions = [], []
             for mi, m in enumerate(s.mentions):
                 probs = framing_by.get((di, s.index, mi))
                 if probs and lexicon is not None:
@@ -162,6 +166,15 @@ class Predictor:
                     decision = lexicon[mi]
                 else:
                     decision = self.framer.term_for(doc.text, (s.start, s.end), m, s.mentions, label)
+                row_labels.append((label, probs))
+                row_decisions.append(decision)
+            labels.append(row_labels)
+            decisions.append(row_decisions)
+        self._carry_speakers(doc.text, sentences, decisions)
+        out: list[Sentence] = []
+        for s, row_labels, row_decisions in zip(sentences, labels, decisions):
+            mentions: list[Mention] = []
+            for mi, (m, (label, probs), decision) in enumerate(zip(s.mentions, row_labels, row_decisions)):
                 term = (
                     Span(start=decision.term.start, end=decision.term.end, text=decision.term.text)
                     if decision.term
@@ -175,11 +188,14 @@ class Predictor:
                         text=m.text,
                         actor=m.actor,
                         kind=m.kind,
+                        via=m.via,  # type: ignore[arg-type]
+                        antecedent=ids.get(m.antecedent) if m.antecedent else None,
                         framing=Framing(
                             label=label,
                             term=term,
                             voice=decision.voice,  # type: ignore[arg-type]
                             speaker=decision.speaker,
+                            speaker_text=decision.speaker_text,
                             negated=decision.negated,
                             probs=probs,
                         ),
@@ -197,6 +213,7 @@ class Predictor:
                             probs=probs,
                             source_mentions=[x.id for x in mentions if x.actor == a],
                             target_mentions=[x.id for x in mentions if x.actor == b],
+                            via=_via(s.mentions, a, b),
                         )
                     )
             out.append(
@@ -209,6 +226,57 @@ class Predictor:
             label_standard=self.standard.version,
             sentences=out,
         )
+
+    def _carry_speakers(self, text: str, sentences: list[SentenceCandidates],
+                        decisions: list[list[FramingDecision]]) -> None:
+        """Speakers across sentence boundaries (§8.4): a quoted or reported term whose sentence names no
+        speaker ("He added that …" with an unresolved "he", a quotation with its attribution in the next
+        sentence) takes the attribution of the sentence before, else, for a quotation, of the one after."""
+        missing = [(si, mi) for si, row in enumerate(decisions) for mi, d in enumerate(row)
+                   if d.voice != "author" and d.speaker is None and d.speaker_text is None]
+        if not missing and not any(d.speaker_text for row in decisions for d in row):
+            return
+        attribution = [self.framer.attribution(text, (s.start, s.end), s.mentions) for s in sentences]
+        for si, row in enumerate(decisions):
+            for mi, d in enumerate(row):
+                if d.voice != "author" and d.speaker is None and d.speaker_text:
+                    actor = _titled_speaker(text, sentences[max(0, si - 2):si + 1], d.speaker_text)
+                    if actor is not None:  # "the home secretary told Parliament" after "Britain's home secretary"
+                        row[mi] = dataclasses.replace(d, speaker=actor, speaker_text=None)
+        for si, mi in missing:
+            d = decisions[si][mi]
+            found = attribution[si - 1] if si > 0 else (None, None)
+            if found == (None, None) and d.cue == "quote" and si + 1 < len(sentences):
+                found = attribution[si + 1]
+            if found != (None, None):
+                decisions[si][mi] = dataclasses.replace(d, speaker=found[0], speaker_text=found[1])
+
+
+def _titled_speaker(text: str, sentences: Sequence[SentenceCandidates], speaker_text: str) -> str | None:
+    """The actor of an earlier "<mention>'s <title>" or "<mention> <title>" whose title is the last word
+    of a speaker's own words ("the home secretary" after "Britain's home secretary"), if exactly one."""
+    words = speaker_text.lower().split()
+    if not words or words[0] not in {"the", "this"}:
+        return None
+    title = words[-1]
+    found = set()
+    for s in sentences:
+        for m in s.mentions:
+            after = text[m.end:m.end + 40].lower()
+            following = re.match(r"(?:['’]s)?((?:\s+[a-z-]+){1,3})", after)
+            if following and title in following.group(1).split():
+                found.add(m.actor)
+    return found.pop() if len(found) == 1 else None
+
+
+def _via(mentions: Sequence[RawMention], source: str, target: str) -> str | None:
+    """'coreference' when source or target is in the sentence only through resolved descriptors or
+    pronouns (GUIDELINES.md §8.3)."""
+    for actor in (source, target):
+        own = [m for m in mentions if m.actor == actor]
+        if own and all(m.via == "coreference" for m in own):
+            return "coreference"
+    return None
 
 
 def rollup(doc: DocumentAnnotation) -> list[dict]:

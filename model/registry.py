@@ -59,6 +59,10 @@ class RawMention:
     actor: str
     kind: str
     sentence: int
+    # "coreference" for a descriptor or pronoun resolved through an antecedent (GUIDELINES.md §8.3).
+    via: str | None = None
+    # Document offsets (start, end) of the mention this one corefers with.
+    antecedent: tuple[int, int] | None = None
 
 
 @dataclass
@@ -95,10 +99,16 @@ class Registry:
         self._alias_re = re.compile(
             rf"(?<!{_WORD})(?:{'|'.join(self._alias_pattern(a) for a in ordered)})(?!{_WORD})"
         )
+        # Fixed descriptors ("the Zionist regime") are found here; phrases that refer through an
+        # antecedent are the resolver's (model/resolution.py, GUIDELINES.md §8).
         self._descriptor_res = [
             (re.compile(rf"(?<!{_WORD})(?:{self._cap_the(d['pattern'])})(?!{_WORD})"), d)
             for d in self.standard.descriptors
+            if d["refers_to"] != "antecedent"
         ]
+        from stancelens.model.resolution import Resolver
+
+        self._resolver = Resolver(self.standard, self._actor_kind)
         self._exclusion_re = (
             re.compile("|".join(re.escape(e) for e in sorted(self.exclusions, key=len, reverse=True)))
             if self.exclusions
@@ -116,6 +126,10 @@ class Registry:
         return "[Tt]he" + pattern[3:] if pattern.startswith("the") else pattern
 
     # -- lookups -------------------------------------------------------------------------------
+    def _actor_kind(self, actor_id: str) -> str | None:
+        actor = self.actors.get(actor_id)
+        return actor.kind if actor else None
+
     def alias_kind(self, text: str, actor: str) -> str:
         hit = self._alias_index.get(text)
         if hit is None and text[:1] == "T":
@@ -158,10 +172,7 @@ class Registry:
                     a, b = s0 + m.start(), s0 + m.end()
                     if any(a < d.end and d.start < b for d in descriptors):
                         continue
-                    before = [r for r in aliases if r.end <= a and not (a < r.end and r.start < b)]
-                    actor = self._resolve_descriptor(desc, history + before, si)
-                    if actor:
-                        descriptors.append(RawMention(a, b, text[a:b], actor, "descriptor", si))
+                    descriptors.append(RawMention(a, b, text[a:b], str(desc["refers_to"]), "descriptor", si))
             found = descriptors + [
                 r for r in aliases if not any(r.start < d.end and d.start < r.end for d in descriptors)
             ]
@@ -188,7 +199,7 @@ class Registry:
                 r = per_sentence[si][pos]
                 per_sentence[si][pos] = RawMention(r.start, r.end, r.text, main_state or "", r.kind, si)
             per_sentence = [[r for r in sent if r.actor] for sent in per_sentence]
-        return per_sentence
+        return self._resolver.resolve(text, sentences, per_sentence)
 
     def _owner(self, text: str, mention: RawMention, before: list[RawMention]) -> str | None:
         """The state named right before a contextual institution: possessive or demonym."""
@@ -199,21 +210,6 @@ class Registry:
         actor = self.actors.get(prev.actor)
         if actor and actor.kind in {"state", "historical"} and re.fullmatch(r"(?:['’]s?)?\s*", gap):
             return actor.id
-        return None
-
-    def _resolve_descriptor(self, desc: dict, history: list[RawMention], sentence: int) -> str | None:
-        if desc["refers_to"] != "antecedent":
-            return str(desc["refers_to"])
-        kinds = set(desc.get("kinds", []))
-        window = int(desc.get("window", 3))
-        for r in reversed(history):
-            if sentence - r.sentence > window:
-                break
-            if r.actor.startswith(("@", "!")):
-                continue
-            actor = self.actors.get(r.actor)
-            if actor and actor.kind in kinds:
-                return actor.id
         return None
 
     def _main_state(self, mentions: list[RawMention]) -> str | None:

@@ -309,6 +309,10 @@ def evaluate(
                                                         "half of the DSE valid lines relabelled under our codebook "
                                                         "(read from $STANCELENS_DATA/dse; test is for reporting, "
                                                         "never for choices).")] = None,
+    resolution: Annotated[list[Path] | None, typer.Option("--resolution", help="Resolution test set (repeatable; "
+                                                          "labels/resolution/*.jsonl): descriptor and pronoun "
+                                                          "resolution, voice and speaker accuracy beside the "
+                                                          "nearest-antecedent baseline.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
     documents: Annotated[Path | None, typer.Option(help="Folder of <doc_id>.txt: the texts of CSV annotations.")] = None,
     fast: Annotated[bool, fast_option("fp32")] = False,
@@ -330,8 +334,11 @@ def evaluate(
         predicted = load_any(pred, documents, registry) if pred is not None else None
     except ValueError as exc:
         _fail(str(exc))
-    if predicted is None and model is None and len(gold_sets) < 2 and not real_news:
-        _fail("expected --model (with --gold/--dse/--seesaw), --gold with --pred, or two or more --gold files")
+    if predicted is None and model is None and len(gold_sets) < 2 and not real_news and not resolution:
+        _fail("expected --model (with --gold/--dse/--seesaw/--resolution), --gold with --pred, or two or more --gold "
+              "files")
+    if resolution and model is None:
+        _fail("--resolution scores a model: give --model too")
     if predicted is not None and len(gold_sets) != 1:
         _fail(f"--pred needs exactly one --gold to compare with, found {len(gold_sets)}")
     predictor = resolve_predictor(model, fast) if model is not None and predicted is None else None
@@ -350,7 +357,8 @@ def evaluate(
 
     dse_dir = TrainingConfig.resolve_path("${STANCELENS_DATA}/dse") if splits else None
     try:
-        report, kind = evaluation_report(gold_sets, names, predicted, predictor, dse, seesaw, splits, dse_dir)
+        report, kind = evaluation_report(gold_sets, names, predicted, predictor, dse, seesaw, splits, dse_dir,
+                                         list(resolution or []))
     except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
     write_report(report, out, kind)

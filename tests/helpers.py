@@ -78,3 +78,41 @@ def assert_batch_equals_single(predictor, documents) -> None:
                 assert p1.probs == pytest.approx(p2.probs, abs=1e-4)
             for m1, m2 in zip(s1.mentions, s2.mentions):
                 assert m1.framing.probs == pytest.approx(m2.framing.probs, abs=1e-4)
+
+
+# -- issue #14: its paragraph, checked alike through the predictor, the CLI, the service and batch ----
+PARAGRAPH = (
+    "Russian Foreign Minister Sergei Lavrov met a Hamas delegation in Moscow on Tuesday and called for an "
+    "immediate ceasefire in Gaza. Israel's ambassador condemned the visit, saying Moscow was legitimizing a "
+    "terrorist organization. \"We do not consider Hamas a terrorist group,\" Kremlin spokesman Dmitry Peskov "
+    "told reporters. Palestinian President Mahmoud Abbas, whose Fatah movement rivals the militant group, "
+    "welcomed Russia's mediation."
+)
+
+
+def _sentence(doc: dict, index: int) -> dict:
+    return next(s for s in doc["sentences"] if s["index"] == index)
+
+
+def check_paragraph(doc: dict) -> None:
+    """The readings listed under *Measured* in issue #14 (an annotation as a plain dict)."""
+    s1 = _sentence(doc, 1)["mentions"]
+    moscow = next(m for m in s1 if m["text"] == "Moscow")
+    assert moscow["framing"]["label"] == "none", moscow
+    org = next(m for m in s1 if m["text"] == "a terrorist organization")
+    assert (org["actor"], org["kind"], org["via"]) == ("hamas", "descriptor", "coreference")
+    f = org["framing"]
+    assert (f["label"], f["voice"], f["speaker"]) == ("terrorist", "reported", "israel"), f
+    pairs = _sentence(doc, 1)["pairs"]
+    assert any(p["source"] == "israel" and p["target"] == "hamas" and p["via"] == "coreference" for p in pairs)
+
+    s2 = _sentence(doc, 2)["mentions"]
+    hamas = next(m for m in s2 if m["text"] == "Hamas")["framing"]
+    assert (hamas["label"], hamas["voice"], hamas["speaker"], hamas["negated"]) == ("terrorist", "quoted", "russia", True)
+
+    s3 = _sentence(doc, 3)["mentions"]
+    group = next(m for m in s3 if m["text"] == "the militant group")
+    assert (group["actor"], group["framing"]["label"], group["framing"]["voice"]) == ("hamas", "militant", "author")
+    fatah = next(m for m in s3 if m["text"] == "Fatah")
+    assert (fatah["actor"], fatah["framing"]["label"]) == ("fatah", "political")
+    assert any(p["source"] == "fatah" and p["target"] == "hamas" for p in _sentence(doc, 3)["pairs"])

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from stancelens.cli import app
 from stancelens.model.annotation import AnnotationFileError, read_annotations
-from tests.helpers import GOLD
+from tests.helpers import GOLD, PARAGRAPH, check_paragraph
 
 
 def _good_line() -> dict:
@@ -116,3 +116,24 @@ def test_a_broken_actor_set_stops_a_command_before_any_work(tmp_path, command):
     result = CliRunner().invoke(app, [*command, *extra, "--model", "lexicon", "--actors", str(bad)], input="x\n")
     assert result.exit_code == 2, result.output
     assert f"{bad}:3: actors[0].kind: expected one of the kinds" in result.output
+
+
+def test_analyze_gives_the_paragraph_readings_of_issue_14(tmp_path):
+    doc = tmp_path / "paragraph.txt"
+    doc.write_text(PARAGRAPH, encoding="utf-8")
+    out = tmp_path / "p.jsonl"
+    result = CliRunner().invoke(app, ["analyze", str(doc), "--model", "lexicon", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    check_paragraph(next(read_annotations(out)).model_dump())
+
+
+def test_evaluate_scores_resolution_against_the_baseline(tmp_path, root):
+    result = CliRunner().invoke(app, ["evaluate", "--model", "lexicon", "--resolution",
+                                      str(root / "labels/resolution/dev.jsonl"), "--out", str(tmp_path / "r"), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    for key in ("resolution_accuracy", "voice_accuracy", "speaker_accuracy"):
+        assert summary[f"resolution.system.{key}"] > summary[f"resolution.baseline.{key}"]
+    missing = CliRunner().invoke(app, ["evaluate", "--model", "lexicon", "--resolution", str(tmp_path / "none.jsonl"),
+                                       "--out", str(tmp_path / "r2")])
+    assert missing.exit_code != 0 and "no such file" in missing.output

@@ -42,7 +42,7 @@ class TrainingConfig:
         stance_bias_calibration: Fit a per-class bias with the stance temperature (undoes neutral subsampling).
         direction_weighting: Weight stance examples so both text orders of source and target count alike per label.
         dse_readout: Give DSE pairs a stance readout of their own (DSE labels opinions only, our codebook deeds too).
-        relabelled_path: References of DSE lines relabelled under our codebook (labels/relabelled/dse.jsonl); their train split trains the news readout, their dev split joins validation; null leaves them out.
+        relabelled_path: References of DSE lines relabelled under our codebook (labels/relabelled/dse.jsonl), or a list of such files (relabelling rounds); their train split trains the news readout, their dev split joins validation; null leaves them out.
         relabelled_repeat: How many times each epoch sees the relabelled training lines.
         precision: Matmul precision of training steps: "fp32", "bf16" (autocast; fp32 master weights) or "auto" (bf16 where the CPU/GPU has native bf16 units, else fp32). Validation and inference stay fp32.
         eval_batch_size: Sentences per batch when validating.
@@ -83,7 +83,7 @@ class TrainingConfig:
     stance_bias_calibration: bool = True
     dse_readout: bool = True
     direction_weighting: bool = True
-    relabelled_path: str | None = None
+    relabelled_path: str | list[str] | None = None
     relabelled_repeat: int = 1
     precision: str = "auto"
     eval_batch_size: int = 64
@@ -100,6 +100,8 @@ class TrainingConfig:
 
     def __post_init__(self) -> None:
         problems = []
+        if isinstance(self.relabelled_path, list) and not all(isinstance(p, str) for p in self.relabelled_path):
+            problems.append(f"relabelled_path: expected a path or a list of paths, found {self.relabelled_path!r}")
         if self.encoding not in {"sentence", "pair"}:
             problems.append(f"encoding: expected 'sentence' or 'pair', found {self.encoding!r}")
         if self.precision not in {"auto", "fp32", "bf16"}:

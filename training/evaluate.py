@@ -8,6 +8,7 @@ and end to end (the model's own mentions, so detection errors count).
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +25,37 @@ from stancelens.training.metrics import classification_report, span_prf
 from stancelens.training.relabelled import relabelled_rows
 
 MISSING = "(no pair)"
+# The descriptor phrases codebook 1.0.0 counted as mentions (§2.6 of that version): a prediction is
+# compared with 1.0.0 gold on that mention set.
+_DESCRIPTORS_1_0 = re.compile(
+    r"(?i:the) (?:(?:Palestinian )?(?:militant |terrorist |terror |Islamist |radical |extremist |armed |resistance )+"
+    r"|Palestinian )(?:group|organi[sz]ation|movement|faction)$"
+)
+
+
+def as_codebook_1_0(doc: DocumentAnnotation) -> DocumentAnnotation:
+    """A prediction seen through codebook 1.0.0, to compare with gold written under it: pronouns and the
+    descriptors 1.0.0 did not count are dropped with the pairs that existed only through them, and
+    `reported` voice is folded into `author` (GUIDELINES.md §4.3)."""
+    sentences = []
+    for s in doc.sentences:
+        mentions = []
+        for m in s.mentions:
+            if m.via == "coreference" and not (m.kind == "descriptor" and _DESCRIPTORS_1_0.match(m.text)):
+                continue
+            framing = m.framing
+            if framing.voice == "reported":
+                framing = framing.model_copy(update={"voice": "author", "speaker": None, "speaker_text": None})
+            mentions.append(m.model_copy(update={"framing": framing, "via": None, "antecedent": None}))
+        actors = {m.actor for m in mentions}
+        pairs = [p.model_copy(update={"via": None}) for p in s.pairs if p.source in actors and p.target in actors]
+        sentences.append(s.model_copy(update={"mentions": mentions, "pairs": pairs}))
+    return doc.model_copy(update={"sentences": sentences})
+
+
+def _legacy(gold: Sequence[DocumentAnnotation]) -> bool:
+    """Whether gold was written under codebook 1.0.0 (no voice `reported`, no resolved pronouns)."""
+    return all((d.label_standard or "1.0.0") == "1.0.0" for d in gold)
 
 
 def _mentions(docs: Sequence[DocumentAnnotation]) -> dict:
@@ -48,6 +80,13 @@ def compare(gold: Sequence[DocumentAnnotation], pred: Sequence[DocumentAnnotatio
     gm, pm = _mentions(gold), _mentions(pred)
     report: dict = {}
     report["mentions"] = span_prf({(*k, m.actor) for k, m in gm.items()}, {(*k, m.actor) for k, m in pm.items()})
+    # The kinds codebook 1.1.0 added (descriptors and pronouns resolved by coreference) scored on their own,
+    # so that figures on names stay comparable with older gold.
+    report["mentions_by_via"] = {
+        via: span_prf({(*k, m.actor) for k, m in gm.items() if (m.via or "name") == via},
+                      {(*k, m.actor) for k, m in pm.items() if (m.via or "name") == via})
+        for via in ("name", "coreference")
+    }
     gp, pp = _pairs(gold), _pairs(pred)
     keys = sorted(set(gp) | set(pp), key=str)
     g_lab = [gp[k][0].stance if k in gp else MISSING for k in keys]
@@ -61,7 +100,7 @@ def compare(gold: Sequence[DocumentAnnotation], pred: Sequence[DocumentAnnotatio
     report["framing"] = framing
     framed = [k for k in common if gm[k].framing.label != "none" and pm[k].framing.label != "none"]
     report["voice"] = classification_report([gm[k].framing.voice for k in framed],
-                                            [pm[k].framing.voice for k in framed], ["author", "quoted"])
+                                            [pm[k].framing.voice for k in framed], ["author", "quoted", "reported"])
     report["negation"] = classification_report([str(gm[k].framing.negated) for k in framed],
                                                [str(pm[k].framing.negated) for k in framed], ["False", "True"])
     report["speaker_accuracy"] = (
@@ -109,7 +148,8 @@ def _only(doc: DocumentAnnotation, spans: set) -> DocumentAnnotation:
 def evaluation_report(gold_sets: Sequence[Sequence[DocumentAnnotation]], names: Sequence[str],
                       pred: Sequence[DocumentAnnotation] | None = None, predictor: Predictor | None = None,
                       dse: Path | None = None, seesaw: Path | None = None,
-                      real_news: Sequence[str] = (), dse_dir: Path | None = None) -> tuple[dict, str]:
+                      real_news: Sequence[str] = (), dse_dir: Path | None = None,
+                      resolution: Sequence[Path] = ()) -> tuple[dict, str]:
     """The one report behind `stancelens evaluate` and POST /v1/evaluate: (report, kind).
 
     pred given: predictions against the one gold set; predictor given: the model against gold (and
@@ -136,7 +176,8 @@ def evaluation_report(gold_sets: Sequence[Sequence[DocumentAnnotation]], names: 
         report["summary"] = summary(report)
         kind = "model"
     elif predictor is not None:
-        report = evaluate_predictor(predictor, gold_sets[0] if gold_sets else None, dse, seesaw, real_news, dse_dir)
+        report = evaluate_predictor(predictor, gold_sets[0] if gold_sets else None, dse, seesaw, real_news, dse_dir,
+                                    resolution)
         kind = "model"
     elif len(gold_sets) >= 2:
         from stancelens.training.agreement import agreement_report
@@ -193,15 +234,20 @@ def evaluate_predictor(
     seesaw: Path | None = None,
     real_news: Sequence[str] = (),
     dse_dir: Path | None = None,
+    resolution: Sequence[Path] = (),
 ) -> dict:
-    """The model against gold (seed-style annotations), DSE in its own convention, SEESAW, and the real-news
-    dev/test halves of the relabelled DSE valid lines (our codebook; pairs given)."""
+    """The model against gold (seed-style annotations), DSE in its own convention, SEESAW, the real-news
+    dev/test halves of the relabelled DSE valid lines (our codebook; pairs given), and the resolution
+    test set (who is meant: descriptors, pronouns, voice, speakers)."""
     standard = predictor.standard
     report: dict = {"model": predictor.info.model_dump()}
     if gold:
         given = predictor.annotate_given_mentions(gold)
-        report["gold_mentions"] = compare(gold, given, standard.stance, standard.framing)
         e2e = predictor.annotate([DocumentInput(d.doc_id, d.text) for d in gold])
+        if _legacy(gold):
+            given, e2e = [as_codebook_1_0(d) for d in given], [as_codebook_1_0(d) for d in e2e]
+            report["codebook"] = "1.0.0 (predictions folded: no pronoun mentions, reported voice as author)"
+        report["gold_mentions"] = compare(gold, given, standard.stance, standard.framing)
         report["end_to_end"] = compare(gold, e2e, standard.stance, standard.framing)
     if dse is not None:
         path = dse / "valid.txt" if dse.is_dir() else dse
@@ -216,6 +262,11 @@ def evaluate_predictor(
                                     "relabelled lines from, found none; set STANCELENS_DATA")
         rows = relabelled_rows(dse_dir, split, standard)
         report[f"real_news_{split}"] = {**_rows_stance_report(predictor, rows, standard), "lines": len(rows)}
+    if resolution:
+        from stancelens.training.resolution_score import read_resolution_set, score_resolution
+
+        documents = [d for path in resolution for d in read_resolution_set(path)]
+        report["resolution"] = {"files": [str(p) for p in resolution], **score_resolution(predictor, documents)}
     report["summary"] = summary(report)
     return report
 
@@ -264,6 +315,8 @@ def summary(report: dict) -> dict:
         "seesaw.macro_f1": report.get("seesaw", {}).get("macro_f1"),
         **{f"real_news_{split}.{key}": value for split in ("dev", "test") if f"real_news_{split}" in report
            for key, value in _real_news_summary(report[f"real_news_{split}"]).items()},
+        **{f"resolution.{side}.{key}": report["resolution"][side][key] for side in ("system", "baseline")
+           for key in ("resolution_accuracy", "voice_accuracy", "speaker_accuracy") if "resolution" in report},
         "ece": gm.get("ece"),
     }
 

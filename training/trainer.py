@@ -170,29 +170,32 @@ def load_training_data(config: TrainingConfig, standard: LabelStandard, say: Pro
     return train, valid, hashes
 
 
-def relabelled_references_path(config: TrainingConfig) -> Path | None:
-    """The configured references of relabelled public data (labels/relabelled/)."""
-    return packaged_path(config.relabelled_path, "relabelled")
+def relabelled_references_paths(config: TrainingConfig) -> list[Path]:
+    """The configured references of relabelled public data (labels/relabelled/), one file per round."""
+    values = config.relabelled_path if isinstance(config.relabelled_path, list) else [config.relabelled_path]
+    return [p for p in (packaged_path(v, "relabelled") for v in values) if p is not None]
 
 
 def load_relabelled(config: TrainingConfig, standard: LabelStandard, say: Progress, train: dict, valid: dict,
                     hashes: dict) -> None:
     """DSE lines relabelled under our codebook: train split to training, dev split to validation. Their
     text comes from the DSE folder; without it they are left out, and training says so."""
-    path = relabelled_references_path(config)
-    if path is None:
+    paths = relabelled_references_paths(config)
+    if not paths:
         return
-    if not path.exists():
-        raise TrainingError(f"relabelled_path {config.relabelled_path}: no such file; set it to "
-                            "labels/relabelled/dse.jsonl, or null to train without relabelled lines")
+    for path in paths:
+        if not path.exists():
+            raise TrainingError(f"relabelled_path {path}: no such file; set it to labels/relabelled/dse.jsonl (a "
+                                "list of files for several rounds), or null to train without relabelled lines")
     dse = config.resolve_path(config.dse_path) or config.resolve_path("${STANCELENS_DATA}/dse")
     if dse is None or not (dse / "train.txt").exists():
         say(f"relabelled DSE lines: DSE not found at {dse}; training without them (set dse_path or STANCELENS_DATA)")
         return
-    references = read_references(path)
+    references = [r for path in paths for r in read_references(path)]
     train[RELABELLED] = relabelled_rows(dse, "train", standard, references)
     valid[RELABELLED] = relabelled_rows(dse, "dev", standard, references)
-    hashes[str(path)] = D.file_sha256(path)
+    for path in paths:
+        hashes[str(path)] = D.file_sha256(path)
     say(f"relabelled DSE lines (our codebook): {len(train[RELABELLED])} train / {len(valid[RELABELLED])} dev lines "
         "(test lines are never loaded for training)")
 
@@ -892,7 +895,7 @@ def save_model(out: Path, model: HeadedEncoder, tokenizer, meta: dict, config: T
         heads = {k: v.contiguous() for k, v in model.state_dict().items() if not k.startswith("encoder.")}
         save_file(heads, str(tmp / "heads.safetensors"))
         shutil.copytree(labels_dir(), tmp / "labels", ignore=shutil.ignore_patterns(
-            "__pycache__", "*.py", "train", "gold", "label-studio", "relabelled", "domains"))
+            "__pycache__", "*.py", "train", "gold", "label-studio", "relabelled", "domains", "resolution"))
         (tmp / "training_config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
         (tmp / "data_hashes.json").write_text(json.dumps(hashes, indent=2), encoding="utf-8")
         meta["hash"] = directory_hash(tmp)

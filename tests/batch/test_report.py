@@ -74,7 +74,7 @@ def test_stance_shares_per_pair_over_time_and_outlet(report_dir, results):
 def test_framing_shares_split_by_voice(report_dir, results):
     mentions = pd.read_parquet(mentions_path(results))
     by_actor = pd.read_csv(report_dir / "framing_by_actor.csv")
-    assert set(by_actor["voice"]) <= {"author", "quoted"}
+    assert set(by_actor["voice"]) <= {"author", "quoted", "reported"}
     assert by_actor["n"].sum() == len(mentions)
     share_cols = [c for c in by_actor.columns if c.startswith("share_")]
     assert {"share_terrorist", "share_none"} <= set(share_cols)

@@ -21,7 +21,7 @@ from stancelens.batch.tables import ScoringError, errors_path, mentions_path, pa
 from stancelens.model.lexicon import LexiconEngine
 from stancelens.model.predictor import Predictor
 from tests.helpers import FEED_INPUTS as FIXTURE_INPUTS
-from tests.helpers import FEEDS, ROOT
+from tests.helpers import FEEDS, PARAGRAPH, ROOT, check_paragraph
 
 OUTLETS = ["Moscow Wire", "Tel Aviv Daily", "Levant Post", "Gazeta Test"]
 
@@ -104,7 +104,7 @@ def test_fixture_feeds_are_scored_with_provenance(tmp_path, lexicon):
     )
     framed = mentions[mentions["framing"] != "none"]
     assert len(framed) and framed["term_text"].notna().all()
-    assert set(mentions["voice"]) <= {"author", "quoted"}
+    assert set(mentions["voice"]) <= {"author", "quoted", "reported"}
     errors = [json.loads(line) for line in errors_path(out).read_text("utf-8").splitlines()]
     assert {e["item"] for e in errors} >= {"(feed)", "line 3", "line 6", "row 3"}
     assert all(set(e) == {"input", "item", "reason"} for e in errors)
@@ -426,3 +426,22 @@ def test_append_works_for_csv_and_jsonl(tmp_path, lexicon):
         ScoreRun([str(more)], out, lexicon, progress=False, output_mode="append").run()
         rows = [r["row_id"] for r in read_table(out).to_pylist()]
         assert len(rows) == len(set(rows)) and len(rows) > 0
+
+
+def test_batch_rows_give_the_paragraph_readings_of_issue_14(tmp_path, lexicon):
+    feed = tmp_path / "p.jsonl"
+    feed.write_text(json.dumps({"id": "p", "text": PARAGRAPH}) + "\n", encoding="utf-8")
+    out = tmp_path / "s.parquet"
+    ScoreRun([str(feed)], out, lexicon, progress=False).run()
+    pairs = pq.read_table(out).to_pandas()
+    mentions = pq.read_table(mentions_path(out)).to_pandas()
+    sentences = []
+    for index in sorted(set(mentions["sentence_index"])):
+        rows = mentions[mentions["sentence_index"] == index]
+        sentences.append({"index": int(index), "mentions": [
+            {"text": r.mention_text, "actor": r.actor, "kind": r.kind, "via": r.via,
+             "framing": {"label": r.framing, "voice": r.voice, "speaker": r.speaker, "negated": bool(r.negated)}}
+            for r in rows.itertuples()],
+            "pairs": [{"source": p.source, "target": p.target, "via": p.via}
+                      for p in pairs[pairs["sentence_index"] == index].itertuples()]})
+    check_paragraph({"sentences": sentences})

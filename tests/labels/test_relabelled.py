@@ -102,3 +102,24 @@ def test_second_round_rebuilds_from_dse_without_a_valid_sentence():
     rows = relabelled_rows(DSE, "train", standard, read_references(FOLDER / "dse.round2.jsonl"))
     valid = {line.split("\t")[0] for line in (DSE / "valid.txt").read_text(encoding="utf-8").splitlines()}
     assert len(rows) > 2500 and not {r["text"] for r in rows} & valid
+
+
+@needs_dse
+def test_training_reads_every_round_listed_in_relabelled_path():
+    from stancelens.training.trainer import TrainingError, load_relabelled
+
+    standard = default_label_standard()
+    both = TrainingConfig(relabelled_path=["labels/relabelled/dse.jsonl", "labels/relabelled/dse.round2.jsonl"],
+                          dse_path=str(DSE))
+    train: dict = {}
+    valid: dict = {}
+    hashes: dict = {}
+    load_relabelled(both, standard, lambda *_: None, train, valid, hashes)
+    one: dict = {}
+    load_relabelled(TrainingConfig(relabelled_path="labels/relabelled/dse.jsonl", dse_path=str(DSE)), standard,
+                    lambda *_: None, one, {}, {})
+    (key,) = train
+    assert len(train[key]) > len(one[key]) + 2500 and len(hashes) == 2
+    missing = TrainingConfig(relabelled_path=["labels/relabelled/dse.jsonl", "nowhere.jsonl"], dse_path=str(DSE))
+    with pytest.raises(TrainingError, match="relabelled_path nowhere.jsonl: no such file"):
+        load_relabelled(missing, standard, lambda *_: None, {}, {}, {})

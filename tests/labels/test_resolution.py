@@ -47,3 +47,45 @@ def test_documents_are_well_formed_and_large_enough(name):
         assert linked >= 200
     else:
         assert speakers >= 150
+
+
+DEV = ("dev.jsonl", "dev2.jsonl", "dev3.jsonl")
+
+
+@pytest.mark.parametrize("name", DEV)
+def test_development_sets_are_readable_and_apart_from_the_test_set(name):
+    """The rules were tuned on the development sets only: none of their texts is a test document."""
+    from stancelens.training.resolution_score import read_resolution_set
+
+    dev = read_resolution_set(FOLDER / name)
+    test = [d for frozen in FROZEN for d in read_resolution_set(FOLDER / frozen)]
+    assert len(dev) >= 45
+    assert not {d.text for d in dev} & {d.text for d in test}
+    assert not {d.doc_id for d in dev} & {d.doc_id for d in test}
+
+
+def test_the_scorer_counts_a_guess_as_an_error_and_locates_bad_lines(tmp_path):
+    from stancelens.model.lexicon import LexiconEngine
+    from stancelens.model.predictor import Predictor
+    from stancelens.training.resolution_score import ResolutionSetError, read_resolution_set, score_resolution
+
+    def line(doc_id, sentences, mentions):
+        return json.dumps({"doc_id": doc_id, "text": " ".join(sentences), "sentences": sentences, "mentions": mentions})
+
+    def m(sentence, span, actor, kind="name", **extra):
+        return {"sentence": sentence, "span": span, "occurrence": 1, "actor": actor, "kind": kind, **extra}
+
+    path = tmp_path / "set.jsonl"
+    path.write_text("\n".join([
+        line("a", ["Hamas fired rockets at Sderot.", "The militant group said it was revenge."],
+             [m(0, "Hamas", "hamas"), m(1, "The militant group", "hamas", "descriptor")]),
+        line("b", ["Hamas and Palestinian Islamic Jihad claimed the attack.", "The group said more would follow."],
+             [m(0, "Hamas", "hamas"), m(1, "The group", None, "descriptor", unresolvable="two groups")]),
+    ]) + "\n", encoding="utf-8")
+    report = score_resolution(Predictor(LexiconEngine()), read_resolution_set(path))
+    # the rules resolve the first and leave the second unlinked; the nearest-antecedent rule guesses it
+    assert report["system"]["resolution_accuracy"] == 1.0
+    assert report["baseline"]["resolution_accuracy"] == 0.5
+    path.write_text(line("c", ["Hamas fired."], [m(0, "Fatah", "fatah")]) + "\n", encoding="utf-8")
+    with pytest.raises(ResolutionSetError, match=r"set.jsonl, line 1: expected occurrence 1 of 'Fatah'"):
+        read_resolution_set(path)

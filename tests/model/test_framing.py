@@ -7,17 +7,19 @@ def frame(registry, text):
     return list(zip([m.text for m in mentions], framer.frame_sentence(text, (0, len(text)), mentions)))
 
 
-def test_quoted_voice_with_speaker():
+def test_naming_verb_is_reported_voice_with_speaker():
     from stancelens.model.registry import default_registry
 
     got = dict(frame(default_registry(), "Netanyahu called Hamas terrorists."))
     d = got["Hamas"]
-    assert (d.label, d.term.text, d.voice, d.speaker, d.negated) == ("terrorist", "terrorists", "quoted", "israel", False)
+    # codebook 1.1.0 §8.4: a naming verb without quotation marks reports the speaker's word
+    assert (d.label, d.term.text, d.voice, d.speaker, d.negated) == ("terrorist", "terrorists", "reported", "israel", False)
+    assert d.legacy_voice == "quoted"  # what codebook 1.0.0 called it
 
 
 def test_negation_and_modifier_negation(registry):
     d = dict(frame(registry, "Putin said he does not consider Hamas a freedom fighter organization."))["Hamas"]
-    assert (d.label, d.negated, d.voice, d.speaker) == ("resistance", True, "quoted", "russia")
+    assert (d.label, d.negated, d.voice, d.speaker) == ("resistance", True, "reported", "russia")
     d = dict(frame(registry, "He stressed that Hamas was not a monolithic movement."))["Hamas"]
     assert (d.label, d.negated) == ("political", False)
 

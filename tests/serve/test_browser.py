@@ -115,10 +115,11 @@ def test_page_renders_mentions_framing_and_directed_stances(lexicon_server_url, 
     texts = {(m.get_attribute("data-actor"), m.get_attribute("data-text")) for m in mentions}
     assert ("russia", "Vladimir Putin") in texts and ("palestinian_authority", "Mahmoud Abbas") in texts
 
-    # "the militant Hamas group": the Hamas mention carries the militant framing, its term is marked.
+    # "the militant Hamas group": the Hamas mention carries the militant framing, its term is marked; the
+    # sentence is the ministry official's report ("said Russia had downgraded …"): reported by russia (§8.4).
     militant = [m for m in mentions if m.get_attribute("data-framing") == "militant"]
     assert [m.get_attribute("data-actor") for m in militant] == ["hamas"]
-    assert "militant" in militant[0].text and "author" in militant[0].text
+    assert "militant · reported by russia" in militant[0].text
     terms = browser.find_elements(By.CSS_SELECTOR, "#sentences span.term")
     assert [(t.text, t.get_attribute("data-term-of"), t.get_attribute("data-framing")) for t in terms] == [
         ("militant", "hamas", "militant")]
@@ -139,3 +140,29 @@ def test_page_renders_mentions_framing_and_directed_stances(lexicon_server_url, 
                       and r.get_attribute("data-target") == "palestinian_authority")
     assert confidence.find_element(By.CSS_SELECTOR, "td.confidence").text.endswith("%")
     assert "lexicon" in browser.find_element(By.ID, "model").text
+
+
+@pytest.mark.slow
+def test_page_shows_what_a_descriptor_refers_to_and_who_speaks(lexicon_server_url, browser):
+    """Issue #14: a resolved descriptor shows its antecedent, a reported framing its speaker."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.helpers import PARAGRAPH
+
+    browser.get(lexicon_server_url + "/")
+    box = browser.find_element(By.ID, "text")
+    box.clear()
+    box.send_keys(PARAGRAPH)
+    browser.find_element(By.ID, "go").click()
+    WebDriverWait(browser, 30).until(lambda d: "ordered pairs" in d.find_element(By.ID, "status").text
+                                     or "error" in d.find_element(By.ID, "status").text)
+    resolved = {m.get_attribute("data-text"): m for m in
+                browser.find_elements(By.CSS_SELECTOR, "#sentences span.mention[data-via='coreference']")}
+    org = resolved["a terrorist organization"]
+    assert org.get_attribute("data-actor") == "hamas"
+    assert "“Hamas” (sentence 1)" in org.get_attribute("title")
+    assert "reported by israel" in org.text
+    assert "“Hamas” (sentence 3)" in resolved["the militant group"].get_attribute("title")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#pairs tbody tr[data-via='coreference']")
+    assert any(r.get_attribute("data-source") == "israel" and r.get_attribute("data-target") == "hamas" for r in rows)

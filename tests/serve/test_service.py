@@ -13,7 +13,7 @@ from stancelens.model.lexicon import LexiconEngine
 from stancelens.model.predictor import Predictor
 from stancelens.serve.app import create_app
 from stancelens.serve.settings import Settings
-from tests.helpers import ready_client
+from tests.helpers import PARAGRAPH, check_paragraph, ready_client
 
 EXAMPLE = {"documents": [{"id": "x", "text": "Moscow hosted a Hamas delegation. Netanyahu called Hamas terrorists."}]}
 
@@ -38,11 +38,16 @@ def test_issue_example_returns_russia_hamas_and_both_framings(lexicon_client):
     assert hamas[0]["framing"]["label"] == "none"
     second = hamas[1]["framing"]
     assert (second["label"], second["voice"], second["speaker"], second["term"]["text"]) == (
-        "terrorist", "quoted", "israel", "terrorists")
+        "terrorist", "reported", "israel", "terrorists")
     assert set(second["probs"]) == {"terrorist", "militant", "extremist", "resistance", "occupier", "regime",
                                     "political", "none"}
     assert {r["source"] for r in doc["rollup"]} >= {"russia", "hamas", "israel"}
     assert body["model"]["name"] == "lexicon"
+
+
+def test_analyze_gives_the_paragraph_readings_of_issue_14(lexicon_client):
+    body = lexicon_client.post("/v1/analyze", json={"text": PARAGRAPH}).json()
+    check_paragraph(body["documents"][0])
 
 
 def test_single_text_labels_actors_and_health(lexicon_client):

@@ -1,0 +1,109 @@
+"""Who is meant (codebook §8): descriptors and pronouns resolved or left out, voice in three values,
+speakers across sentences. Rules only: the lexicon engine runs them as every engine does."""
+
+import pytest
+
+from stancelens.model.lexicon import LexiconEngine
+from stancelens.model.pipeline import prepare_document
+from stancelens.model.predictor import DocumentInput, Predictor
+
+# The issue's paragraph (#14): tests/helpers.py, checked through the CLI, the service and batch too.
+from tests.helpers import PARAGRAPH, check_paragraph
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    return Predictor(LexiconEngine())
+
+
+def mentions(registry, text):
+    return [(m.text, m.actor, m.kind, m.via) for s in prepare_document(text, registry) for m in s.mentions]
+
+
+def annotate(predictor, text):
+    return predictor.annotate([DocumentInput("d", text)])[0]
+
+
+def framed(doc, text):
+    return next(m for s in doc.sentences for m in s.mentions if m.text == text).framing
+
+
+def test_issue_paragraph_readings(predictor):
+    check_paragraph(annotate(predictor, PARAGRAPH).model_dump())
+
+
+def test_descriptor_with_two_candidates_is_never_guessed(registry):
+    text = ("Hamas and Palestinian Islamic Jihad both claimed the attack. "
+            "The militant group said the gunman was one of its members.")
+    found = mentions(registry, text)
+    assert not any(kind == "descriptor" for _, _, kind, _ in found), found
+
+
+def test_apposition_and_predicate_are_framing_not_mentions(registry, predictor):
+    text = "Hamas, the militant group that rules Gaza, said Israel was an occupying power."
+    assert [m[0] for m in mentions(registry, text)] == ["Hamas", "Israel"]
+    doc = annotate(predictor, "Israel struck Gaza. Hamas, the militant group that rules Gaza, fired rockets.")
+    assert framed(doc, "Hamas").label == "militant"
+
+
+def test_contrast_excludes_the_clause_subject(registry):
+    text = ("Hamas and Fatah met in Cairo. Fatah later accused the movement of sabotaging the talks.")
+    found = mentions(registry, text)
+    assert ("the movement", "hamas", "descriptor", "coreference") in found
+
+
+def test_same_head_noun_decides(registry):
+    text = ("Russia's Foreign Ministry summoned the Israeli ambassador. "
+            "The ministry said the strike was unacceptable.")
+    assert ("The ministry", "russia", "descriptor", "coreference") in mentions(registry, text)
+
+
+def test_pronouns_resolve_only_with_one_candidate(registry):
+    assert ("Its", "hamas", "pronoun", "coreference") in mentions(
+        registry, "Hamas fired rockets at Sderot. Its statement called it revenge.")
+    two = mentions(registry, "Russia urged Israel to halt its offensive.")
+    assert not any(kind == "pronoun" for _, _, kind, _ in two), two
+    assert not any(kind == "pronoun" for _, _, kind, _ in mentions(registry, "Hamas met in Doha. It is likely to agree."))
+
+
+def test_pronoun_antecedent_and_pairs_through_coreference_are_marked(predictor):
+    doc = annotate(predictor, "Hamas fired rockets at Sderot. Its statement said Netanyahu would pay.")
+    second = doc.sentences[1]
+    its = next(m for m in second.mentions if m.text == "Its")
+    assert (its.actor, its.via) == ("hamas", "coreference")
+    antecedent = next(m for s in doc.sentences for m in s.mentions if m.id == its.antecedent)
+    assert antecedent.text == "Hamas"
+    pair = next(p for p in second.pairs if (p.source, p.target) == ("israel", "hamas"))
+    assert pair.via == "coreference"
+
+
+def test_voice_has_three_values(predictor):
+    doc = annotate(predictor, '"Hamas terrorists will pay," Netanyahu said.')
+    assert (framed(doc, "Hamas").voice, framed(doc, "Hamas").speaker) == ("quoted", "israel")
+    doc = annotate(predictor, "Netanyahu said Hamas terrorists would pay.")
+    assert (framed(doc, "Hamas").voice, framed(doc, "Hamas").speaker) == ("reported", "israel")
+    doc = annotate(predictor, "Hamas militants fired rockets at Ashkelon.")
+    assert (framed(doc, "Hamas").voice, framed(doc, "Hamas").speaker) == ("author", None)
+
+
+def test_speaker_across_sentences_and_speaker_text(predictor):
+    doc = annotate(predictor, "Netanyahu spoke to reporters in Jerusalem. He added that Hamas terrorists would pay.")
+    assert (framed(doc, "Hamas").voice, framed(doc, "Hamas").speaker) == ("reported", "israel")
+    doc = annotate(predictor, "An analyst at a Doha think tank said Hamas militants were regrouping.")
+    hamas = framed(doc, "Hamas")
+    assert (hamas.voice, hamas.speaker, hamas.speaker_text) == ("reported", None, "An analyst at a Doha think tank")
+    doc = annotate(predictor, "Britain's home secretary spoke on Friday. "
+                              '"Hamas is a terrorist organisation," the home secretary told Parliament.')
+    assert (framed(doc, "Hamas").voice, framed(doc, "Hamas").speaker) == ("quoted", "united_kingdom")
+
+
+def test_headline_form_is_quoted(predictor):
+    doc = annotate(predictor, "Israeli PM: Hamas terrorists will pay\nThe army struck Gaza overnight.")
+    assert (framed(doc, "Hamas").voice, framed(doc, "Hamas").speaker) == ("quoted", "israel")
+
+
+def test_a_batch_gives_what_single_calls_give(predictor):
+    texts = [PARAGRAPH, "Hamas fired rockets. Its statement called it revenge.", "Netanyahu said Hamas terrorists would pay."]
+    together = predictor.annotate([DocumentInput(str(i), t) for i, t in enumerate(texts)])
+    alone = [predictor.annotate([DocumentInput(str(i), t)])[0] for i, t in enumerate(texts)]
+    assert [d.model_dump() for d in together] == [d.model_dump() for d in alone]
