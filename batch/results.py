@@ -170,7 +170,8 @@ class ResultsWriter:
         else:
             if self._text is None:
                 self._text = self._file.open("w", encoding="utf-8", newline="")
-            table.to_pandas().to_csv(self._text, index=False, header=self._header)
+            # integers stay integers where a column has nulls (pandas would write "388.0", which reads back badly)
+            table.to_pandas(integer_object_nulls=True).to_csv(self._text, index=False, header=self._header)
             self._header = False
 
     def _write_partitions(self, table: pa.Table) -> None:

@@ -245,7 +245,7 @@ def _write_table(table: pa.Table, path: Path, fmt: str) -> None:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     else:
         with atomic_writer(path) as handle:
-            table.to_pandas().to_csv(handle, index=False)
+            table.to_pandas(integer_object_nulls=True).to_csv(handle, index=False)
 
 
 def read_table(path: Path, fmt: str | None = None, schema: pa.Schema | None = None) -> pa.Table:

@@ -50,8 +50,13 @@ ACTOR, TERM, FRAMING, VOICE, SPEAKER, NEGATED, KIND = "actor", "term", "framing"
 TERM_LABEL = "framing term"
 TERM_RELATION = "term"
 NEGATED_CHOICE = "negated"
-MENTION_KINDS = ("name", "acronym", "demonym", "metonym", "official", "institution", "descriptor")
-PER_REGION = (FRAMING, VOICE, SPEAKER, NEGATED, KIND)
+# Codebook 1.1.0 (§8): a resolved descriptor or pronoun links to its antecedent by a relation, carries the
+# per-region choice "coreference", and a speaker who is no registry actor is typed in a per-region text box.
+VIA, SPEAKER_TEXT = "via", "speaker_text"
+ANTECEDENT_RELATION = "refers to"
+COREFERENCE = "coreference"
+MENTION_KINDS = ("name", "acronym", "demonym", "metonym", "official", "institution", "descriptor", "pronoun")
+PER_REGION = (FRAMING, VOICE, SPEAKER, NEGATED, KIND, VIA)
 
 
 def config_path() -> Path:
@@ -84,15 +89,20 @@ def labeling_config(registry: Registry | None = None, standard: LabelStandard | 
         "  <Relations>",
         *(f"    <Relation value={quoteattr(s)}/>" for s in standard.stance),
         f'    <Relation value="{TERM_RELATION}"/>',
+        f'    <Relation value="{ANTECEDENT_RELATION}"/>',
         "  </Relations>",
         f'  <View visibleWhen="region-selected" whenTagName="{ACTOR}">',
         '    <Header value="Framing of the selected mention"/>',
         *choices(FRAMING, standard.framing, ' choice="single" showInline="true"'),
         *choices(VOICE, standard.voice, ' choice="single" showInline="true"'),
         *choices(SPEAKER, [a.id for a in actors],
-                 f' choice="single" visibleWhen="choice-selected" whenTagName="{VOICE}" whenChoiceValue="quoted"'),
+                 f' choice="single" visibleWhen="choice-selected" whenTagName="{VOICE}" '
+                 'whenChoiceValue="quoted,reported"'),
+        f'    <TextArea name="{SPEAKER_TEXT}" toName="{TEXT}" perRegion="true" maxSubmissions="1" '
+        'placeholder="speaker who is no registry actor (an analyst, residents)"/>',
         *choices(NEGATED, [NEGATED_CHOICE], ' choice="multiple" showInline="true"'),
         *choices(KIND, MENTION_KINDS, ' choice="single" showInline="true"'),
+        *choices(VIA, [COREFERENCE], ' choice="multiple" showInline="true"'),
         "  </View>",
         "</View>",
     ]
@@ -138,6 +148,7 @@ def _region(rid: str, control: str, kind: str, text: str, offset: int, start: in
 def _results(doc: DocumentAnnotation, sentences: Sequence[Sentence], text: str, offset: int) -> list[dict]:
     out: list[dict] = []
     ids: set[str] = set()
+    shown = {m.id for s in sentences for m in s.mentions}  # an antecedent outside the task has no region
     for s in sentences:
         for m in s.mentions:
             if m.id in ids:
@@ -160,6 +171,13 @@ def _results(doc: DocumentAnnotation, sentences: Sequence[Sentence], text: str, 
                 out.append(region(SPEAKER, "choices", {"choices": [f.speaker]}))
             if f.negated:
                 out.append(region(NEGATED, "choices", {"choices": [NEGATED_CHOICE]}))
+            if f.speaker_text:
+                out.append(region(SPEAKER_TEXT, "textarea", {"text": [f.speaker_text]}))
+            if m.via == COREFERENCE:
+                out.append(region(VIA, "choices", {"choices": [COREFERENCE]}))
+            if m.antecedent is not None and m.antecedent in shown:
+                out.append({"from_id": m.id, "to_id": m.antecedent, "type": "relation", "direction": "right",
+                            "labels": [ANTECEDENT_RELATION]})
             if f.term is not None:
                 tid = f"{m.id}-term"
                 ids.add(tid)
@@ -352,22 +370,29 @@ class _Task:
             elif control == TERM:
                 regions.terms[rid] = self._span(r, where)
                 self._one(r, where, "labels", [TERM_LABEL], "the label")
+            elif control == SPEAKER_TEXT:
+                values = (r.get("value") or {}).get("text")
+                if not isinstance(values, list) or len(values) != 1 or not isinstance(values[0], str) \
+                        or len(values[0]) > 200:
+                    self.fail(f"{where}.value.text", f"expected one speaker text of at most 200 characters, found "
+                              f"{values!r}")
+                regions.speaker_text[rid] = values[0].strip() or None
             elif control in PER_REGION:
                 allowed = {FRAMING: self.standard.framing, VOICE: self.standard.voice, SPEAKER: actors,
-                           NEGATED: [NEGATED_CHOICE], KIND: MENTION_KINDS}[control]
+                           NEGATED: [NEGATED_CHOICE], KIND: MENTION_KINDS, VIA: [COREFERENCE]}[control]
                 values = (r.get("value") or {}).get("choices")
                 if not isinstance(values, list) or any(v not in allowed for v in values):
                     self.fail(f"{where}.value.choices", f"expected {control} choices from {list(allowed)[:12]}, "
                               f"found {values!r}; use names from labels/")
                 regions.chosen[rid][control] = list(values or [])
             else:
-                self.fail(f"{where}.from_name", f"expected one of {[ACTOR, TERM, *PER_REGION]} (the controls of "
+                self.fail(f"{where}.from_name", f"expected one of {[ACTOR, TERM, SPEAKER_TEXT, *PER_REGION]} (the controls of "
                           f"labels/label-studio/config.xml), found {control!r}; use the shipped configuration")
         return regions
 
     def _check_regions(self, regions: _Regions) -> None:
         spans = regions.spans
-        for rid in regions.chosen:
+        for rid in [*regions.chosen, *regions.speaker_text]:
             if rid not in spans:
                 self.fail(f"region {rid}", "per-region choices belong to no actor span; choices must be made "
                           "on a selected actor mention")
@@ -378,20 +403,27 @@ class _Task:
                           f"[{spans[x][0]}, {spans[x][1]}); mention spans must not overlap, delete one")
 
     def _relations(self, regions: _Regions) -> tuple[dict[str, tuple[int, int]], list[tuple[int, str, str, str]]]:
-        """(framing term of each mention, directed stance relations (result index, source, target, stance))."""
+        """(framing term of each mention, directed stance relations (result index, source, target, stance));
+        antecedents go to `regions.antecedent`."""
         spans, terms = regions.spans, regions.terms
         term_of: dict[str, tuple[int, int]] = {}
         stance_rel: list[tuple[int, str, str, str]] = []
         for i, r in regions.relations:
             where = f"result[{i}] (relation {r.get('from_id')}->{r.get('to_id')})"
             labels = r.get("labels") or []
-            allowed = [*self.standard.stance, TERM_RELATION]
+            allowed = [*self.standard.stance, TERM_RELATION, ANTECEDENT_RELATION]
             if len(labels) != 1 or labels[0] not in allowed:
                 self.fail(f"{where}.labels", f"expected exactly one relation label from {allowed}, found {labels!r}")
             from_id, to_id = str(r.get("from_id")), str(r.get("to_id"))
             direction = r.get("direction", "right")
             if direction not in ("right", "left", "bi"):
                 self.fail(f"{where}.direction", f"expected right, left or bi, found {direction!r}")
+            if labels[0] == ANTECEDENT_RELATION:
+                if from_id not in spans or to_id not in spans or direction != "right":
+                    self.fail(where, "a 'refers to' relation must point from a descriptor or pronoun span to the "
+                              f"actor span it refers to (direction right), found {from_id!r} -> {to_id!r}")
+                regions.antecedent[from_id] = to_id
+                continue
             if labels[0] == TERM_RELATION:
                 mention, term_id = (from_id, to_id) if from_id in spans else (to_id, from_id)
                 if mention not in spans or term_id not in terms:
@@ -429,11 +461,14 @@ class _Task:
             framing = Framing(
                 label=(c.get(FRAMING) or ["none"])[0],
                 term=Span(start=term[0], end=term[1], text=self.document[term[0]:term[1]]) if term else None,
-                voice=voice, speaker=speaker, negated=NEGATED_CHOICE in c.get(NEGATED, []),
+                voice=voice, speaker=speaker, speaker_text=regions.speaker_text.get(rid),
+                negated=NEGATED_CHOICE in c.get(NEGATED, []),
             )
             text = self.document[start:end]
             kind = (c.get(KIND) or [self.registry.alias_kind(text, actor)])[0]
+            via = COREFERENCE if COREFERENCE in c.get(VIA, []) or rid in regions.antecedent else None
             per_sentence[home[0]].append(Mention(id=rid, start=start, end=end, text=text, actor=actor, kind=kind,
+                                                 via=via, antecedent=regions.antecedent.get(rid),  # type: ignore[arg-type]
                                                  framing=framing))
             where_is[rid] = home[0]
         return per_sentence, where_is
@@ -456,9 +491,11 @@ class _Task:
                 self.fail(where, f"the pair {sa}->{sb} already has stance {known.stance!r} in this sentence, "
                           f"found {stance!r} too; keep one relation per ordered actor pair")
             mentions = per_sentence[k]
+            through = any(all(m.via == COREFERENCE for m in mentions if m.actor == a) for a in (sa, sb))
             pairs[k][(sa, sb)] = Pair(source=sa, target=sb, stance=stance,
                                       source_mentions=[m.id for m in mentions if m.actor == sa],
-                                      target_mentions=[m.id for m in mentions if m.actor == sb])
+                                      target_mentions=[m.id for m in mentions if m.actor == sb],
+                                      via=COREFERENCE if through else None)
         return pairs
 
 
@@ -471,6 +508,8 @@ class _Regions:
     terms: dict[str, tuple[int, int]] = field(default_factory=dict)
     chosen: dict[str, dict[str, list[str]]] = field(default_factory=lambda: defaultdict(dict))
     relations: list[tuple[int, dict]] = field(default_factory=list)
+    speaker_text: dict[str, str | None] = field(default_factory=dict)
+    antecedent: dict[str, str] = field(default_factory=dict)  # descriptor or pronoun region -> its antecedent
 
     def order(self) -> list[str]:
         return sorted(self.spans, key=lambda k: self.spans[k][:2])

@@ -73,6 +73,12 @@ async def evaluate(
     from stancelens.training.evaluate import evaluation_report
 
     limits = state.settings
+    # Form values that are no files (no file name) are invalid input, whatever their number.
+    for k, g in enumerate([*gold, *([pred] if pred is not None else [])]):
+        if not getattr(g, "filename", None):
+            where = f"gold[{k}]" if k < len(gold) else "pred"
+            raise ApiError(422, "invalid_request", f"{where}: expected an uploaded file, found a form value without a "
+                           "file name; send each annotation file as a file part", where)
     if len(gold) + (pred is not None) > limits.max_upload_files:
         raise ApiError(413, "too_many_files", f"expected at most {limits.max_upload_files} files per request, found "
                        f"{len(gold) + (pred is not None)}; evaluate them in several requests", "gold")

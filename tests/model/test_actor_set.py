@@ -86,7 +86,7 @@ def test_add_refuses_an_alias_of_another_model_actor(tmp_path, registry):
 
 def test_replace_names_every_reference_it_breaks(tmp_path, registry):
     actor_set = read_actor_set(write(tmp_path, HOUTHIS), registry)
-    with pytest.raises(ActorSetError, match="found 6 that would not") as caught:
+    with pytest.raises(ActorSetError, match="found 7 that would not") as caught:
         apply_actor_set(registry, actor_set, "replace")
     error = str(caught.value)
     assert "abbas.default -> palestinian_authority" in error and "'the Kyiv regime' -> ukraine" in error
