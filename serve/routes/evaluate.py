@@ -80,7 +80,7 @@ async def evaluate(
             raise ApiError(422, "invalid_request", f"{where}: expected an uploaded file, found a form value without a "
                            "file name; send each annotation file as a file part", where)
     if len(gold) + (pred is not None) > limits.max_upload_files:
-        raise ApiError(413, "too_many_files", f"expected at most {limits.max_upload_files} files per request, found "
+        raise ApiError(422, "too_many_files", f"expected at most {limits.max_upload_files} files per request, found "
                        f"{len(gold) + (pred is not None)}; evaluate them in several requests", "gold")
     with tempfile.TemporaryDirectory(prefix="stancelens-eval-") as tmp:
         folder = Path(tmp)
