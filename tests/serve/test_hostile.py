@@ -168,6 +168,14 @@ def test_crafted_uploads_get_a_clear_4xx(client, name, files):
     assert 400 <= response.status_code < 500, name
 
 
+def test_too_many_files_and_form_values_are_invalid_requests(client):
+    nine = [("gold", (f"g{i}.jsonl", _gold_line(), "application/jsonl")) for i in range(9)]
+    response = client.post("/v1/evaluate", files=nine)
+    assert response.status_code == 422 and response.json()["error"]["code"] == "too_many_files"
+    response = client.post("/v1/evaluate", data={"gold": "null"}, files=[("pred", ("p.jsonl", _gold_line(), "a/b"))])
+    assert response.status_code == 422, response.text
+
+
 def test_a_csv_with_a_200_kb_field_gets_a_result_or_a_clear_4xx(client):
     """A document's text may fill a CSV cell (within the upload cap): answered, never a 500."""
     files = [("gold", ("g.csv", b"doc_id,start,end,actor,text\nd,0,5,hamas,Hamas " + b"x" * 200_000 + b"\n",
