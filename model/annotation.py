@@ -161,6 +161,17 @@ class DocumentAnnotation(BaseModel):
         return self
 
 
+def pair_via(mentions: Iterable[Any], source: str, target: str) -> Literal["coreference"] | None:
+    """'coreference' when source or target is in the sentence only through descriptors or pronouns resolved
+    by coreference (codebook §8.3). `mentions`: the sentence's mentions (anything with .actor and .via)."""
+    mentions = list(mentions)
+    for actor in (source, target):
+        own = [m for m in mentions if m.actor == actor]
+        if own and all(m.via == "coreference" for m in own):
+            return "coreference"
+    return None
+
+
 class AnnotationFileError(ValueError):
     """A problem in an annotation file, located by file, line and field."""
 

@@ -16,7 +16,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from stancelens.model.annotation import DocumentAnnotation, Framing, Mention, ModelInfo, Pair, Sentence, Span
+from stancelens.model.annotation import (
+    DocumentAnnotation,
+    Framing,
+    Mention,
+    ModelInfo,
+    Pair,
+    Sentence,
+    Span,
+    pair_via,
+)
 from stancelens.model.framing import FramingDecision, LexiconFramer
 from stancelens.model.labelset import LabelStandard, default_label_standard
 from stancelens.model.pipeline import MentionItem, PairItem, SentenceCandidates, prepare_document
@@ -213,7 +222,7 @@ class Predictor:
                             probs=probs,
                             source_mentions=[x.id for x in mentions if x.actor == a],
                             target_mentions=[x.id for x in mentions if x.actor == b],
-                            via=_via(s.mentions, a, b),
+                            via=pair_via(s.mentions, a, b),
                         )
                     )
             out.append(
@@ -267,16 +276,6 @@ def _titled_speaker(text: str, sentences: Sequence[SentenceCandidates], speaker_
             if following and title in following.group(1).split():
                 found.add(m.actor)
     return found.pop() if len(found) == 1 else None
-
-
-def _via(mentions: Sequence[RawMention], source: str, target: str) -> str | None:
-    """'coreference' when source or target is in the sentence only through resolved descriptors or
-    pronouns (GUIDELINES.md §8.3)."""
-    for actor in (source, target):
-        own = [m for m in mentions if m.actor == actor]
-        if own and all(m.via == "coreference" for m in own):
-            return "coreference"
-    return None
 
 
 def rollup(doc: DocumentAnnotation) -> list[dict]:

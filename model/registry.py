@@ -231,7 +231,9 @@ class Registry:
         import json
 
         if not hasattr(self, "_fingerprint"):
-            text = json.dumps([self.as_dict(), list(self.standard.descriptors)], sort_keys=True, default=str)
+            # the resolution rules decide mentions too: a change to them is another actor set's output
+            text = json.dumps([self.as_dict(), list(self.standard.descriptors), self.standard.resolution],
+                              sort_keys=True, default=str)
             self._fingerprint = hashlib.sha256(text.encode()).hexdigest()[:16]
         return self._fingerprint
 

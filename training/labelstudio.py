@@ -43,6 +43,7 @@ from stancelens.model.annotation import (
     Pair,
     Sentence,
     Span,
+    pair_via,
 )
 from stancelens.model.files import atomic_writer
 from stancelens.model.labelset import LabelStandard, default_label_standard, labels_dir
@@ -494,11 +495,10 @@ class _Task:
                 self.fail(where, f"the pair {sa}->{sb} already has stance {known.stance!r} in this sentence, "
                           f"found {stance!r} too; keep one relation per ordered actor pair")
             mentions = per_sentence[k]
-            through = any(all(m.via == COREFERENCE for m in mentions if m.actor == a) for a in (sa, sb))
             pairs[k][(sa, sb)] = Pair(source=sa, target=sb, stance=stance,
                                       source_mentions=[m.id for m in mentions if m.actor == sa],
                                       target_mentions=[m.id for m in mentions if m.actor == sb],
-                                      via=COREFERENCE if through else None)
+                                      via=pair_via(mentions, sa, sb))
         return pairs
 
 

@@ -17,7 +17,7 @@ import json
 import re
 from pathlib import Path
 
-from stancelens.model.annotation import DocumentAnnotation, Framing, Mention, Pair, Span
+from stancelens.model.annotation import DocumentAnnotation, Framing, Mention, Pair, Span, pair_via
 
 
 class OverlayError(ValueError):
@@ -95,8 +95,8 @@ def apply_overlay(doc: DocumentAnnotation, overlay: dict, version: str = "1.1.0"
                     "voice": v["voice"], "speaker": v.get("speaker"), "speaker_text": v.get("speaker_text")})})
             mentions.append(m)
         mentions.extend(added.get(s.index, []))
-        pairs = [p.model_copy(update={"via": _via(mentions, p.source, p.target)}) for p in s.pairs] + [
-            Pair(source=p["source"], target=p["target"], stance=p["stance"], via=_via(mentions, p["source"], p["target"]),
+        pairs = [p.model_copy(update={"via": pair_via(mentions, p.source, p.target)}) for p in s.pairs] + [
+            Pair(source=p["source"], target=p["target"], stance=p["stance"], via=pair_via(mentions, p["source"], p["target"]),
                  source_mentions=[m.id for m in mentions if m.actor == p["source"]],
                  target_mentions=[m.id for m in mentions if m.actor == p["target"]])
             for p in overlay.get("pairs", []) if p["sentence"] == s.index
@@ -104,14 +104,6 @@ def apply_overlay(doc: DocumentAnnotation, overlay: dict, version: str = "1.1.0"
         out.append(s.model_copy(update={"mentions": mentions, "pairs": pairs}))
     return DocumentAnnotation.model_validate(
         {**doc.model_dump(), "label_standard": version, "sentences": [s.model_dump() for s in out]})
-
-
-def _via(mentions: list[Mention], source: str, target: str) -> str | None:
-    for actor in (source, target):
-        own = [m for m in mentions if m.actor == actor]
-        if own and all(m.via == "coreference" for m in own):
-            return "coreference"
-    return None
 
 
 def _locate(sentence: str, span: str, occurrence: int, doc_id: str) -> int:

@@ -23,6 +23,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from stancelens.model.annotation import DocumentAnnotation
@@ -189,8 +190,8 @@ def _old_voice(gold: GoldMention, doc: GoldDocument, pred: DocumentAnnotation, p
     naming = {v.lower() for v in predictor.standard.naming_verbs}
     if not inside and not any(w in naming for w in words):
         return "author", None
-    speech = [m.start() + sentence.start for m in re.finditer(
-        r"\b(?:" + "|".join(re.escape(v) for v in predictor.standard.speech_verbs) + r")\b", sentence.text)]
+    speech = [m.start() + sentence.start for m in _speech_pattern(tuple(predictor.standard.speech_verbs)).finditer(
+        sentence.text)]
     best = None
     for m in sentence.mentions:
         if m.actor == gold.actor or m.via == "coreference" or not speech:
@@ -199,6 +200,11 @@ def _old_voice(gold: GoldMention, doc: GoldDocument, pred: DocumentAnnotation, p
         if best is None or distance < best[0]:
             best = (distance, m.actor)
     return "quoted", best[1] if best else None
+
+
+@lru_cache(maxsize=4)
+def _speech_pattern(verbs: tuple[str, ...]) -> re.Pattern:
+    return re.compile(r"\b(?:" + "|".join(re.escape(v) for v in verbs) + r")\b")
 
 
 class _Tally:
