@@ -21,6 +21,11 @@ _COPULA = {"is", "was", "are", "were", "be", "been", "being", "remains", "remain
 _QUOTE_CHARS = "\"“”«»"
 # Speech verbs whose object is the author's wording ("urged the militant group to …").
 _DIRECTIVES = {"urged", "urges", "urge", "urging"}
+# Words that open a clause of their own before a speech verb (no closing attribution then).
+_CONJUNCTIONS = {"while", "whereas", "and", "but", "although", "though", "as", "because", "when", "after", "since"}
+# Speech verbs that take an object and so never close an attribution ("X, which won, denounced the raids").
+_NOT_CLOSING = {"accused", "accuses", "accusing", "blamed", "blames", "blaming", "denounced", "denounces",
+                "denouncing", "denied", "denies", "denying", "urged", "urges", "charged"}
 # What may follow the verb of a closing attribution ('…, the ministry said in a statement.').
 _AFTER_ATTRIBUTION = {".", ",", "!", "?", "in", "on", "at", "after", "during", "to", "from", "late", "earlier",
                       "later", "yesterday", "today", "tonight", "last", "this", "reporters", "journalists",
@@ -34,6 +39,8 @@ _OPENERS = {",", ";", ":", "and", "but", "that", "while", "whereas", "as", "when
 # Words that end a speaker's own words without being part of them ("The king also accused …").
 _TRAILING = {"also", "later", "again", "then", "has", "had", "have", "was", "were", "is", "are", "on", "in",
              "at", "earlier", "separately", "further", "meanwhile", "however", "too", "would", "will"}
+# Tokens that end the clause of an evaluation verb's "as" phrase.
+_CLAUSE_ENDS = {";", ":", ".", "while", "whereas", "but", "although", "though", "—", "–", "(", ")"}
 # Tokens that end a speaker's noun phrase.
 _BREAKS = {",", ";", ":", "\"", "“", "”", "«", "»", "(", ")", "—", "–", "that", "and", "but", "who", "which"}
 
@@ -80,7 +87,9 @@ class LexiconFramer:
         )
         self._naming = {v.lower() for v in standard.naming_verbs}
         self._titles = {str(t).lower() for t in (standard.resolution or {}).get("person_titles", [])}
+        self._private = {str(t).lower() for t in (standard.resolution or {}).get("private_speakers", [])}
         self._speech = {v.lower() for v in standard.speech_verbs}
+        self._evaluation = {v.lower() for v in standard.evaluation_verbs}
         self._negation = {v.lower() for v in standard.negation_cues}
         self._rank = {c: i for i, c in enumerate(standard.framing_priority)}
         # How far from a mention a term may start and still attach: five tokens past it (apposition,
@@ -273,16 +282,38 @@ class LexiconFramer:
                        if tokens[i][2].lower() in self._naming or i == m_first - 1)
             speaker, text = self._subject_before(view, verb, mention)
             return "reported", speaker, text, "naming"
+        evaluation = self._evaluation_as(base, t_first)
+        if evaluation is not None:  # "Hamas condemned the decision as a gift to the occupation"
+            speaker, text = self._subject_before(view, evaluation, mention)
+            return "reported", speaker, text, "evaluation"
         for verb in reversed(self._speech_tokens(base)):
             if verb < t_first and not any(t[2].lower() in _DIRECTIVES for t in base.tokens[verb:t_first]):
                 # "X said (that) …", "saying …", "according to X, …"
                 speaker, text = self._verb_speaker(view, verb, mention)
                 return "reported", speaker, text, "speech"
         for verb in self._speech_tokens(base):
-            if verb > t_first and self._closing_attribution(base, verb, t_first):  # "…, the ministry said."
+            if verb > t_first and base.tokens[verb][2].lower() not in _NOT_CLOSING \
+                    and self._closing_attribution(base, verb, t_first):  # "…, the ministry said."
                 speaker, text = self._verb_speaker(view, verb, mention)
                 return "reported", speaker, text, "speech"
         return "author", None, None, None
+
+    def _evaluation_as(self, base: _Sentence, term: int) -> int | None:
+        """The evaluation verb whose "as" phrase holds the term ("condemned X as …", "described Y as …"):
+        the nearest "as" before the term within its clause, with the verb at most eight tokens before it."""
+        tokens = base.tokens
+        for k in range(term - 1, -1, -1):
+            word = tokens[k][2].lower()
+            if word in _CLAUSE_ENDS or base.inside_quote(tokens[k][0]) != base.inside_quote(tokens[term][0]):
+                return None
+            if word == "as":
+                for v in range(k - 1, max(-1, k - 9), -1):
+                    if tokens[v][2].lower() in _CLAUSE_ENDS:
+                        return None
+                    if tokens[v][2].lower() in self._evaluation:
+                        return v
+                return None
+        return None
 
     def _speech_tokens(self, base: _Sentence) -> list[int]:
         """Token indices of speech verbs outside quotation marks ("according to" counts at "according")."""
@@ -321,6 +352,8 @@ class LexiconFramer:
         for k in range(verb - 1, max(-1, verb - 8), -1):
             if tokens[k][2] in {",", '"', "”", "—"}:
                 return term < k
+            if tokens[k][2].lower() in _CONJUNCTIONS:
+                return False  # "…, while an Israeli official said …": a clause of its own
             if not tokens[k][2][:1].isalnum():
                 return False
         return False
@@ -375,6 +408,9 @@ class LexiconFramer:
         if verb <= 0:
             return None, None
         if tokens[verb][2].lower().endswith("ing"):
+            finite = [v for v in self._speech_tokens(view.base) if v < verb and not tokens[v][2].lower().endswith("ing")]
+            if tokens[0][2] in _QUOTE_CHARS and finite:
+                return self._verb_speaker(view, finite[0], mention)  # '"…," the mission said, calling Washington …'
             end = 0
             while end < verb and (tokens[end][2][:1].isupper() or view.covered(tokens[end][0], ())
                                   or tokens[end][2].lower() in {"the", "'s", "’s", "of", "-"}):
@@ -382,6 +418,9 @@ class LexiconFramer:
             return self._noun_phrase(view, 0, end, mention)
         candidates = [m for m in view.mentions if m.end <= tokens[verb][0] and m is not mention
                       and not (m.start <= mention.start < m.end)]
+        if candidates and self._private_speaker(view, candidates[-1]) and self._opens_clause(view, candidates[-1]):
+            k = view.base.token_index(candidates[-1].start)
+            return self._noun_phrase(view, k, k + 2, mention)  # "Israeli commentators described …"
         if candidates:
             # The nearest mention that opens a clause (its subject), not the object of an earlier verb:
             # "Erdogan accused Israel of genocide and described Hamas as …" -> Erdogan.
@@ -403,6 +442,13 @@ class LexiconFramer:
             k -= 1
         return k < 0 or tokens[k][2].lower() in _OPENERS
 
+    def _private_speaker(self, view: _SentenceView, m: RawMention) -> bool:
+        """A demonym before a word for people who do not speak for the actor ("Israeli commentators")."""
+        if m.kind != "demonym":
+            return False
+        k = view.base.token_index(m.end - 1) + 1
+        return k < len(view.base.tokens) and view.base.tokens[k][2].lower() in self._private
+
     def _noun_phrase(self, view: _SentenceView, first: int, last: int, mention: RawMention):
         """(actor, None) when the tokens first..last-1 hold a mention other than `mention`, else (None,
         their text) when they look like a speaker ("an analyst"), else (None, None)."""
@@ -414,6 +460,8 @@ class LexiconFramer:
         lead = [t[2].lower() for t in tokens[first:last] if t[1] <= (inside[0].start if inside else e)]
         if inside and any(w in {"at", "from", "with", "in"} for w in lead) and not any(w in self._titles for w in lead):
             inside = []  # "An analyst at a Doha think tank": a person near the actor, not speaking for it
+        if inside and all(self._private_speaker(view, m) for m in inside):
+            inside = []  # "Israeli commentators": people the demonym describes, not the state speaking
         if inside:
             # the speaker's own name, else the actor that opens the phrase ("Israel's ambassador in Moscow")
             officials = [m for m in inside if m.kind == "official"]

@@ -35,6 +35,7 @@ class LabelStandard:
     descriptors: tuple[dict, ...] = ()
     naming_verbs: tuple[str, ...] = ()
     speech_verbs: tuple[str, ...] = ()
+    evaluation_verbs: tuple[str, ...] = ()
     negation_cues: tuple[str, ...] = ()
     # Descriptor head nouns and pronouns with the actor kinds they can refer to (framing.yaml
     # `resolution:`, GUIDELINES.md §8); empty leaves descriptors and pronouns unresolved.
@@ -72,6 +73,7 @@ def load_label_standard(directory: Path | None = None) -> LabelStandard:
         descriptors=tuple(lexicon.get("descriptors", [])),
         naming_verbs=tuple(lexicon.get("naming_verbs", [])),
         speech_verbs=tuple(lexicon.get("speech_verbs", [])),
+        evaluation_verbs=tuple(lexicon.get("evaluation_verbs", [])),
         negation_cues=tuple(lexicon.get("negation_cues", [])),
         resolution=dict(lexicon.get("resolution") or {}),
     )

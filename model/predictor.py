@@ -262,8 +262,9 @@ class Predictor:
 
 
 def _titled_speaker(text: str, sentences: Sequence[SentenceCandidates], speaker_text: str) -> str | None:
-    """The actor of an earlier "<mention>'s <title>" or "<mention> <title>" whose title is the last word
-    of a speaker's own words ("the home secretary" after "Britain's home secretary"), if exactly one."""
+    """The actor of an earlier "<mention>'s <title>", "<mention> <title>" or "<title> <official>" whose
+    title is the last word of a speaker's own words ("the home secretary" after "Britain's home
+    secretary", "the king" after "King Abdullah II"), if exactly one."""
     words = speaker_text.lower().split()
     if not words or words[0] not in {"the", "this"}:
         return None
@@ -273,8 +274,11 @@ def _titled_speaker(text: str, sentences: Sequence[SentenceCandidates], speaker_
         for m in s.mentions:
             after = text[m.end:m.end + 40].lower()
             following = re.match(r"(?:['’]s)?((?:\s+[a-z-]+){1,3})", after)
-            if following and title in following.group(1).split():
-                found.add(m.actor)
+            before = text[max(0, m.start - 30):m.start].lower()
+            if (following and title in following.group(1).split()) or (
+                    m.kind == "official" and (re.search(r"\b" + re.escape(title) + r"\s+$", before)
+                                              or text[m.start:m.end].lower().split()[0] == title)):
+                found.add(m.actor)  # "Britain's home secretary", "King Abdullah II" -> "the king"
     return found.pop() if len(found) == 1 else None
 
 

@@ -48,6 +48,8 @@ _PLEONASTIC_AFTER_IT = {
 # "the Iran-backed militia" is not Iran; "the Hamas-led government" is Hamas's (its head frames Hamas).
 _OTHER_THAN = {"backed", "allied", "aligned", "sponsored", "funded", "linked", "affiliated", "supported", "armed",
                "financed", "trained", "inspired", "friendly", "leaning"}
+# Framing categories no actor uses for itself (§8.5: a speaker is not the referent of its own such term).
+_HOSTILE = ("terrorist", "militant", "extremist", "regime", "occupier")
 _ORDINALS = {"first", "second", "third", "fourth", "fifth", "sixth", "latest", "last", "only", "same", "next"}
 _CLAUSE_OPENERS = {",", ";", ":", "and", "but", "that", "whose", "which", "who", "while", "as", '"', "“", "the",
                    "(", "—", "–", "when", "after", "before", "because", "if", "since", "although", "though"}
@@ -112,6 +114,8 @@ class Resolver:
         self._demonym_kinds = {"demonym"}
         self._titles = {str(t).lower() for t in (standard.resolution or {}).get("person_titles", [])}
         self._speech = {v.lower() for v in standard.speech_verbs if " " not in v}
+        # Terms a speaker does not use for itself: a descriptor carrying one is never the speaker's actor.
+        self._hostile = {t.lower() for category in _HOSTILE for t in standard.framing_terms.get(category, ())}
         # Descriptor patterns of framing.yaml or an actor set that refer through an antecedent: extra
         # descriptor phrases, resolved by the same rules with the pattern's kinds.
         self._patterns = [
@@ -266,6 +270,12 @@ class Resolver:
     def _resolve_descriptor(self, candidate, tokens, done, found, si, described):
         start, end, head, _definite, _framed, noun = candidate
         excluded = self._contrast(tokens[si], start, found, end)
+        if any(t in self._hostile for t in _ngrams(" ".join(t.lower for t in tokens[si]
+                                                             if start <= t.start and t.end <= end))):
+            excluded |= self._speakers(tokens[si], start, end, found)
+        owner = self._whose(tokens[si], end, found)
+        if owner is not None:  # "The movement, whose secretary-general Naim Qassem spoke, …": Hezbollah
+            return owner.actor, (owner.start, owner.end)
         windows = list(self._window(done, found, si, start, back=2))
         # Same head noun first (§8.5), then kind agreement.
         for test in (lambda m: self._same_head(m, noun, tokens) or noun in described.get((m.start, m.end), ()),
@@ -283,6 +293,9 @@ class Resolver:
         if mention.text.lower().split()[-1] == noun:
             return True
         sentence = tokens[mention.sentence]
+        compound = next((t for t in sentence if t.start <= mention.start and mention.end < t.end), None)
+        if compound is not None and compound.lower[mention.end - compound.start:].lstrip("-") in _OTHER_THAN:
+            return False  # "the Iran-backed group" is not Iran's group
         following = [t.lower for t in sentence if t.start >= mention.end][:2]
         if following[:1] in (["'s"], ["’s"]):
             following = following[1:]
@@ -307,6 +320,40 @@ class Resolver:
             if owner is not None:
                 excluded.add(owner.actor)
         return excluded | self._subject_contrast(tokens, start, found)
+
+    @staticmethod
+    def _whose(tokens: list[_Token], end: int, found: list[RawMention]) -> RawMention | None:
+        """The official or name a relative "whose" clause gives the descriptor ("the movement, whose leader
+        Naim Qassem …"): the first mention within four tokens of "whose"."""
+        after = [t for t in tokens if t.start >= end][:6]
+        words = [t.lower for t in after]
+        if words[:2] != [",", "whose"] and words[:1] != ["whose"]:
+            return None
+        k = words.index("whose")
+        limit = after[min(k + 4, len(after) - 1)].end
+        return next((m for m in found if after[k].end <= m.start and m.end <= limit), None)
+
+    def _speakers(self, tokens: list[_Token], start: int, end: int, found: list[RawMention]) -> set[str]:
+        """Who speaks the words a descriptor stands in: the mention just before a speech or naming verb
+        that precedes it ("He called the attack proof that the terrorist state …") or the speaker of a
+        closing attribution after it ("The regime funds terror, Israel's foreign ministry replied")."""
+        speakers: set[str] = set()
+        verbs = [t for t in tokens if t.lower in self._speech or t.lower in self._naming]
+        governing = [t for t in verbs if t.end <= start][-1:]  # the nearest verb before governs the words
+        for t in governing:
+            before = [m for m in found if m.end <= t.start]
+            gap = [x for x in tokens if before and before[-1].end <= x.start and x.end <= t.start]
+            if before and len(gap) <= 3 and not any(x.lower in _CLAUSE_BREAKS for x in gap):
+                speakers.add(before[-1].actor)
+        for t in [t for t in verbs if t.start >= end][:1]:
+            between = [m for m in found if m.start >= end and m.end <= t.start]
+            if not between:
+                continue
+            gap = [x for x in tokens if between[-1].end <= x.start and x.end <= t.start]
+            lead = [x for x in tokens if end <= x.start and x.end <= between[0].start]
+            if not gap and any(x.text == "," for x in lead):
+                speakers.add(between[-1].actor)
+        return speakers
 
     def _subject_contrast(self, tokens: list[_Token], start: int, found: list[RawMention]) -> set[str]:
         before = [m for m in found if m.end <= start]
@@ -351,16 +398,19 @@ class Resolver:
 
         speaks = self._speaks(tokens[si], k)
         s0 = tokens[si][0].start
+        quoted = _quoted(text, s0, token.start)
+        # "They will pay," the group's office posted: inside a quotation "they" is not the speaker
+        speakers = self._speakers(tokens[si], token.start, token.end, found) if quoted else set()
         # '"The occupation forces bear …," it said': who speaks is not inside the quotation
         own = [m for m in found if m.end <= token.start and compatible(m)
                and not (speaks and _quoted(text, s0, m.start))]
-        if si > 0 and not own and (self._is_subject(tokens[si], k, found) or speaks):
+        if si > 0 and not own and not quoted and (self._is_subject(tokens[si], k, found) or speaks):
             subject = self._subject(done[si - 1], tokens[si - 1])
             if subject is not None and compatible(subject):
                 return subject.actor, (subject.start, subject.end)
         for mentions in self._window(done, [m for m in found if not (speaks and _quoted(text, s0, m.start))],
                                      si, token.start, back=1):
-            hits = [m for m in mentions if compatible(m)]
+            hits = [m for m in mentions if compatible(m) and m.actor not in speakers]
             if hits and rule["plural"] and self._coordinated(mentions, tokens):
                 return None, None  # "Israel and Hamas have traded blame …, and they …": both at once
             if hits:

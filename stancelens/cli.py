@@ -637,11 +637,27 @@ def bench(
     batch_sizes: Annotated[str, typer.Option(help="--batch: corpus sizes in documents.")] = "10000,50000,200000",
     report_rows: Annotated[int, typer.Option(min=0, help="--batch: pair rows of the report benchmark (0: skip).")
                            ] = 2_000_000,
+    parser: Annotated[bool, typer.Option("--parser", help="Instead: time per sentence of mention finding with and "
+                                         "without the resolver, and of spaCy's parser where installed "
+                                         "(stancelens[parser]).")] = False,
+    resolution: Annotated[list[Path] | None, typer.Option(help="--parser: also score these resolution sets "
+                                                          "with the parser's subject decisions (repeatable).")
+                          ] = None,
 ) -> None:
     """Throughput, latency and memory of the naive HF pipeline, the predictor fp32 and the fast path."""
     from stancelens.bench.load import run_serve
     from stancelens.bench.speed import run_bench
 
+    if parser:
+        from stancelens.bench.parser import parser_rows
+
+        rows = parser_rows(repeats, typer.echo, resolution or [])
+        if out is not None:
+            from stancelens.model.files import atomic_writer
+
+            with atomic_writer(out, "w") as handle:
+                handle.write(json.dumps({"parser": rows}, indent=2) + "\n")
+        return
     if batch:
         from stancelens.bench.batch import report_rows as run_report_rows
         from stancelens.bench.batch import scoring_rows

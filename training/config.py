@@ -33,6 +33,7 @@ class TrainingConfig:
         authored_path: The authored corpus in the annotation format (labels/train/corpus.jsonl).
         authored_valid_fraction: Share of authored sentences held out for validation (by content hash).
         authored_repeat: How many times each epoch sees the authored training sentences.
+        authored_styles: How many of those repeats are restyled copies in news forms (headline, social post, wire; training/styles.py) instead of the clean sentence; 0 keeps every repeat clean.
         dse_path: Folder with DSE train.txt/valid.txt; null or missing skips DSE.
         dse_neutral_fraction: Share of DSE's all-neutral training lines kept (it is 65% neutral).
         dse_neutral_resample: Each epoch after the first draws its DSE neutral lines afresh (same number), instead of reusing one sample.
@@ -74,6 +75,7 @@ class TrainingConfig:
     authored_path: str | None = "labels/train/corpus.jsonl"
     authored_valid_fraction: float = 0.15
     authored_repeat: int = 1
+    authored_styles: int = 0
     dse_path: str | None = "${STANCELENS_DATA}/dse"
     dse_neutral_fraction: float = 0.4
     dse_neutral_resample: bool = True
@@ -115,6 +117,9 @@ class TrainingConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 problems.append(f"{name}: expected a positive integer, found {value!r}")
+        if not isinstance(self.authored_styles, int) or not 0 <= self.authored_styles < max(self.authored_repeat, 1):
+            problems.append(f"authored_styles: expected 0..authored_repeat-1 ({self.authored_repeat - 1}) restyled "
+                            f"copies (one repeat stays clean), found {self.authored_styles!r}")
         if self.max_length < 16 or self.max_length > 512:
             problems.append(f"max_length: expected 16..512 tokens, found {self.max_length}")
         for name in ("learning_rate", "head_learning_rate"):

@@ -56,6 +56,7 @@ from stancelens.training.items import row_convention, rows_to_items
 from stancelens.training.metrics import classification_report
 from stancelens.training.relabelled import ORIGIN as RELABELLED
 from stancelens.training.relabelled import read_references, relabelled_rows
+from stancelens.training.styles import restyle
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -527,12 +528,19 @@ def continued_encoder(directory: Path, standard: LabelStandard):
     return tokenizer, model, directory, conventions
 
 
+def repeated(rows: list[dict], times: int, styled: int, seed: int) -> list[dict]:
+    """The rows `times` times, of which `styled` copies are restyled into news forms (training/styles.py)."""
+    return rows * (times - styled) + [restyle(r, k, seed) for k in range(1, styled + 1) for r in rows]
+
+
 def build_training_set(config: TrainingConfig, train_rows: dict[str, list[dict]], pools: dict[str, list[dict]],
                        tokenizer, conventions: tuple[str, ...]) -> TrainingSet:
     """Encode the rows once. The authored corpus is small and in-domain: it is repeated so that each epoch
     sees it several times. DSE's all-neutral lines are subsampled per epoch."""
     repeat = {"authored": config.authored_repeat, RELABELLED: config.relabelled_repeat, ADDED: config.added_repeat}
-    all_rows = [r for origin, rows in train_rows.items() for r in rows * repeat.get(origin, 1)]
+    all_rows = [r for origin, rows in train_rows.items()
+                for r in repeated(rows, repeat.get(origin, 1), config.authored_styles if origin == "authored" else 0,
+                                  config.seed)]
 
     def dse_neutral(row: dict) -> bool:
         return row.get("origin") == "dse" and row["dse_label"] == 0

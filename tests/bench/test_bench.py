@@ -228,3 +228,70 @@ def test_service_may_pick_another_fast_backend(model_copy, monkeypatch):
     monkeypatch.setenv("STANCELENS_FAST_BACKEND", "fp8")
     with pytest.raises(ValueError, match=r"STANCELENS_FAST_BACKEND: expected bf16, onnx or torch, found 'fp8'; fix or unset"):
         Settings.from_env()
+
+
+def test_parser_bench_times_the_resolver_and_says_when_spacy_is_missing(monkeypatch):
+    """`stancelens bench --parser`: a row per way of finding who is meant; without spaCy, a row that says how
+    to install it (spaCy's own rows are timed only where it is installed)."""
+    import builtins
+
+    from stancelens.bench.parser import parser_rows
+
+    real_import = builtins.__import__
+
+    def no_spacy(name, *args, **kwargs):
+        if name == "spacy":
+            raise ImportError("no spacy")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_spacy)
+    lines: list[str] = []
+    rows = parser_rows(1, lines.append)
+    assert [r["row"] for r in rows[:2]] == ["mention finding, names only", "mention finding + resolver (rules)"]
+    assert all(r["us_per_sentence"] > 0 for r in rows[:2])
+    assert rows[2]["available"] is False and "stancelens[parser]" in rows[2]["note"]
+    assert any("µs/sentence" in line for line in lines)
+
+
+class _FakeToken:
+    def __init__(self, text, idx, dep):
+        self.text, self.idx, self.dep_, self.children, self._subtree = text, idx, dep, [], [self]
+
+    def __len__(self):
+        return len(self.text)
+
+    @property
+    def subtree(self):
+        return iter(self._subtree)
+
+
+def _fake_parse(text):
+    """A stand-in parse: the first word is the subject of the second (enough to drive the resolver's calls)."""
+    import re
+
+    tokens = [_FakeToken(m.group(), m.start(), "dep") for m in re.finditer(r"\w+|[^\w\s]", text)]
+    if len(tokens) > 1:
+        tokens[0].dep_, tokens[1].dep_ = "nsubj", "ROOT"
+        tokens[1].children = [tokens[0]]
+    return tokens
+
+
+def test_parsed_resolver_takes_subjects_from_the_parse():
+    """bench --parser --resolution: the parser's subject decisions drive the subject-pronoun rule."""
+    from stancelens.bench.parser import ParsedResolver
+    from stancelens.model.registry import load_registry
+    from stancelens.model.sentences import split_sentences
+
+    registry = load_registry()
+    text = "Hamas fired rockets at Israel. It said more would follow."
+    spans = [(s.start, s.end) for s in split_sentences(text)]
+    rules = registry.find_mentions(text, spans)
+    registry._resolver = ParsedResolver(_fake_parse, registry.standard, registry._actor_kind)
+    parsed = registry.find_mentions(text, spans)
+    assert [(m.text, m.actor) for m in parsed[1]] == [(m.text, m.actor) for m in rules[1]] == [("It", "hamas")]
+    # the rules take the opening "Yesterday Hamas" as the subject; the fake parse says "Yesterday" (no actor),
+    # so "It" has two candidates (Hamas, Israel) and is left out
+    text = "Yesterday Hamas fired rockets at Israel. It said more would follow."
+    spans = [(s.start, s.end) for s in split_sentences(text)]
+    assert [m.actor for m in load_registry().find_mentions(text, spans)[1]] == ["hamas"]
+    assert [m.text for m in registry.find_mentions(text, spans)[1]] == []

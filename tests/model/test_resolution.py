@@ -107,3 +107,32 @@ def test_a_batch_gives_what_single_calls_give(predictor):
     together = predictor.annotate([DocumentInput(str(i), t) for i, t in enumerate(texts)])
     alone = [predictor.annotate([DocumentInput(str(i), t)])[0] for i, t in enumerate(texts)]
     assert [d.model_dump() for d in together] == [d.model_dump() for d in alone]
+
+
+def test_evaluation_verbs_blame_and_denial_report_the_speakers_word(predictor):
+    doc = annotate(predictor, "Hamas condemned the decision as a gift to the occupation.")
+    assert (framed(doc, "the occupation").voice, framed(doc, "the occupation").speaker) == ("reported", "hamas")
+    doc = annotate(predictor, "A Hamas spokesman denied the accounts and blamed the occupation for the chaos.")
+    assert (framed(doc, "the occupation").voice, framed(doc, "the occupation").speaker) == ("reported", "hamas")
+    # an "as" of time is no evaluation, and a directive's object stays the author's (§8.5)
+    doc = annotate(predictor, "Hamas fired rockets. Israel struck Gaza as the militant group fired more.")
+    assert framed(doc, "the militant group").voice == "author"
+    doc = annotate(predictor, "Hamas fired rockets. Egypt urged the militant group to stop.")
+    assert framed(doc, "the militant group").voice == "author"
+
+
+def test_people_a_demonym_describes_do_not_speak_for_the_state(predictor):
+    doc = annotate(predictor, "Israeli commentators described the statement as proof that the Kremlin had "
+                              "sided with Hamas terrorists.")
+    hamas = framed(doc, "Hamas")
+    assert (hamas.voice, hamas.speaker, hamas.speaker_text) == ("reported", None, "Israeli commentators")
+    doc = annotate(predictor, "Israeli officials described the statement as proof that the Kremlin had "
+                              "sided with Hamas terrorists.")
+    assert framed(doc, "Hamas").speaker == "israel"
+
+
+def test_a_title_refers_back_to_the_official_who_carried_it(predictor):
+    doc = annotate(predictor, '"Jordan will not be a battlefield," King Abdullah II told lawmakers. '
+                              "The king also accused the Israeli government of stoking extremism.")
+    israeli = framed(doc, "Israeli")
+    assert (israeli.voice, israeli.speaker, israeli.speaker_text) == ("reported", "jordan", None)
