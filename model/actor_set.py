@@ -26,7 +26,10 @@ MODES = ("add", "replace")
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _ACTOR_KEYS = {"id", "name", "kind", "aliases", "valid_from", "valid_to", "notes"}
 _TOP_KEYS = {"version", "name", "kinds", "exclusions", "contextual", "rules", "actors", "descriptors",
-             "framing_terms"}
+             "framing_terms", "resolution"}
+# A set's own resolution rules (GUIDELINES.md §8; the format of labels/framing.yaml `resolution:`), so that
+# its own kinds get head nouns ("the firm" for a company) and pronouns.
+_RESOLUTION_KEYS = {"descriptor_heads", "pronouns", "person_titles", "private_speakers"}
 MAX_ALIAS_CHARS = 100
 MAX_PATTERN_CHARS = 300
 
@@ -44,7 +47,8 @@ class ActorSet:
     """A validated actor set: the registry-format data plus where it came from."""
 
     name: str
-    data: dict  # the parsed file: actors (required), kinds, exclusions, contextual, rules, descriptors, framing_terms
+    data: dict  # the parsed file: actors (required), kinds, exclusions, contextual, rules, descriptors,
+    # framing_terms, resolution
     source: str  # a path, or "actor_definitions" for a request's inline set
 
     @property
@@ -176,7 +180,51 @@ def _check(data: Any, base: Registry, at, inline: bool = False) -> dict:
                      "use a label of labels/labels.yaml")
             if not isinstance(words, list) or not all(isinstance(w, str) and w.strip() for w in words):
                 fail(("framing_terms", label), "expected a list of terms (strings), found " + repr(words)[:80])
+    if data.get("resolution") is not None:
+        _check_resolution(data["resolution"], kinds, fail)
     return out
+
+
+def _check_resolution(section: Any, kinds: dict, fail) -> None:
+    """A set's `resolution:` section: head nouns and pronouns name kinds the set knows; lists of words."""
+    if not isinstance(section, dict):
+        fail(("resolution",), "expected a mapping with some of the keys " + str(sorted(_RESOLUTION_KEYS)) +
+             f" (the format of labels/framing.yaml `resolution:`), found {type(section).__name__}")
+    unknown = sorted(set(section) - _RESOLUTION_KEYS)
+    if unknown:
+        fail(("resolution", unknown[0]), f"expected one of the keys {sorted(_RESOLUTION_KEYS)}, found "
+             f"{unknown[0]!r}; remove or rename it")
+
+    def words(value: Any, path: tuple, what: str) -> None:
+        if not (isinstance(value, list) and value and all(isinstance(w, str) and w.strip() for w in value)):
+            fail(path, f"expected a non-empty list of {what} (strings), found {value!r}"[:200])
+
+    def known(value: Any, path: tuple) -> None:
+        words(value, path, "kinds")
+        for k, kind in enumerate(value):
+            if kind not in kinds:
+                fail((*path, k), f"expected one of the kinds {sorted(kinds)}, found {kind!r}; define it under "
+                     "`kinds:` or use one of these")
+
+    for j, head in enumerate(section.get("descriptor_heads") or []):
+        if not isinstance(head, dict) or set(head) - {"nouns", "kinds", "plural"}:
+            fail(("resolution", "descriptor_heads", j), "expected {nouns: [WORD, ...], kinds: [KIND, ...], "
+                 f"plural: true|false}}, found {head!r}"[:200])
+        words(head.get("nouns"), ("resolution", "descriptor_heads", j, "nouns"), "head nouns")
+        known(head.get("kinds"), ("resolution", "descriptor_heads", j, "kinds"))
+    for j, group in enumerate(section.get("pronouns") or []):
+        if not isinstance(group, dict) or set(group) - {"words", "kinds", "mention_kinds", "plural"} or not (
+                group.get("kinds") or group.get("mention_kinds")):
+            fail(("resolution", "pronouns", j), "expected {words: [PRONOUN, ...], kinds: [KIND, ...] and/or "
+                 f"mention_kinds: [official, ...], plural: true|false}}, found {group!r}"[:200])
+        words(group.get("words"), ("resolution", "pronouns", j, "words"), "pronouns")
+        if group.get("kinds"):
+            known(group["kinds"], ("resolution", "pronouns", j, "kinds"))
+        if group.get("mention_kinds"):
+            words(group["mention_kinds"], ("resolution", "pronouns", j, "mention_kinds"), "mention kinds")
+    for key in ("person_titles", "private_speakers"):
+        if section.get(key) is not None:
+            words(section[key], ("resolution", key), "words")
 
 
 def base_kinds(base: Registry) -> dict[str, str]:
@@ -287,7 +335,12 @@ def apply_actor_set(base: Registry, actor_set: ActorSet, mode: str = "add") -> R
                             f"an actor of the set, found {len(broken)} that would not: {'; '.join(broken)}; define "
                             "these ids in the set, give the set its own `rules:` / `descriptors:` (an empty list "
                             "drops them), or use --actors-mode add")
-    standard = dataclasses.replace(base.standard, descriptors=tuple(descriptors),
+    own_resolution = data.get("resolution")
+    if mode == "replace" and own_resolution is not None:
+        resolution = dict(own_resolution)
+    else:
+        resolution = _merged_resolution(base.standard.resolution, own_resolution)
+    standard = dataclasses.replace(base.standard, descriptors=tuple(descriptors), resolution=resolution,
                                    framing_terms=_merged_terms(base.standard.framing_terms, data.get("framing_terms")))
     kinds = {**base_kinds(base), **{str(k): str(v) for k, v in (data.get("kinds") or {}).items()}}
     return Registry(version=f"{base.version}+{actor_set.name}", actors=actors, exclusions=exclusions,
@@ -325,6 +378,19 @@ def _actor(entry: dict) -> Actor:
     aliases = tuple((text, _ALIAS_GROUPS[group]) for group in _ALIAS_GROUPS for text in entry["aliases"].get(group, []))
     return Actor(id=entry["id"], name=entry["name"], kind=entry["kind"], aliases=aliases,
                  valid_from=entry.get("valid_from"), valid_to=entry.get("valid_to"), notes=entry.get("notes", ""))
+
+
+def _merged_resolution(base: dict, extra: dict | None) -> dict:
+    """`add`: the set's head nouns and pronoun groups join the model's (a word in both refers to the kinds
+    of both); titles and private speakers are the union."""
+    if not extra:
+        return base
+    merged = dict(base)
+    for key in ("descriptor_heads", "pronouns"):
+        merged[key] = [*(base.get(key) or []), *(extra.get(key) or [])]
+    for key in ("person_titles", "private_speakers"):
+        merged[key] = list(dict.fromkeys([*(base.get(key) or []), *(extra.get(key) or [])]))
+    return merged
 
 
 def _merged_terms(terms: dict[str, tuple[str, ...]], extra: dict | None) -> dict[str, tuple[str, ...]]:

@@ -83,10 +83,12 @@ class ResolutionRules:
         pronouns: dict[str, dict] = {}
         for group in data.get("pronouns", []):
             for word in group["words"]:
+                # a word listed twice (an actor set's group beside the model's) refers to the kinds of both
+                known = pronouns.get(str(word).lower(), {"kinds": frozenset(), "mention_kinds": frozenset()})
                 pronouns[str(word).lower()] = {
-                    "kinds": frozenset(group.get("kinds", [])),
-                    "mention_kinds": frozenset(group.get("mention_kinds", [])),
-                    "plural": bool(group.get("plural")),
+                    "kinds": known["kinds"] | frozenset(group.get("kinds", [])),
+                    "mention_kinds": known["mention_kinds"] | frozenset(group.get("mention_kinds", [])),
+                    "plural": bool(group.get("plural")) or bool(known.get("plural")),
                 }
         return cls(heads, pronouns)
 
@@ -108,7 +110,12 @@ class Resolver:
     def __init__(self, standard: LabelStandard, actor_kind):
         self.rules = ResolutionRules.from_standard(standard)
         self.actor_kind = actor_kind  # actor id -> kind (or None for an unknown id)
-        self._head_of = {n: h for h in self.rules.heads for n in h.nouns}
+        self._head_of: dict[str, HeadClass] = {}
+        for h in self.rules.heads:  # a noun in two classes (an actor set's and the model's) takes both kinds
+            for n in h.nouns:
+                known = self._head_of.get(n)
+                self._head_of[n] = h if known is None else HeadClass(
+                    known.nouns | h.nouns, known.kinds | h.kinds, known.plural or h.plural)
         self._naming = {v.lower() for v in standard.naming_verbs}
         self._terms = {t.lower() for terms in standard.framing_terms.values() for t in terms}
         self._demonym_kinds = {"demonym"}

@@ -46,7 +46,7 @@ def fast_backend_option() -> Any:
 def actors_option() -> Any:
     """`--actors FILE`: an actor set in the registry's format, used at run time without retraining."""
     return typer.Option("--actors", help="Actor set YAML (the format of labels/actors.yaml: id, kind, aliases, "
-                                         "exclusions; descriptors and framing_terms optional), added to the model's "
+                                         "exclusions; descriptors, framing_terms and resolution optional), added to the model's "
                                          "registry or replacing it (--actors-mode).")
 
 

@@ -110,3 +110,67 @@ def test_a_set_brings_framing_terms(tmp_path, registry):
         [DocumentInput("d", "Israel called the Houthis separatist rebels.")])
     houthis = [m for s in doc.sentences for m in s.mentions if m.actor == "houthis"]
     assert houthis[0].framing.label == "extremist"
+
+
+COMPANIES = """\
+name: markets
+kinds:
+  company: a business
+actors:
+  - id: acme
+    name: Acme
+    kind: company
+    aliases:
+      names: [Acme Corp]
+  - id: globex
+    name: Globex
+    kind: company
+    aliases:
+      names: [Globex]
+"""
+OWN_RESOLUTION = """\
+resolution:
+  descriptor_heads:
+    - {nouns: [company, firm], kinds: [company]}
+  pronouns:
+    - {words: [it, its], kinds: [company]}
+"""
+
+
+def resolved(registry, text: str, actors_yaml: str, tmp_path, mode: str = "add"):
+    extended = apply_actor_set(registry, read_actor_set(write(tmp_path, actors_yaml), registry), mode)
+    [doc] = Predictor(LexiconEngine()).with_registry(extended).annotate([DocumentInput("d", text)])
+    return [(m.text, m.actor, m.kind) for s in doc.sentences for m in s.mentions if m.kind in ("descriptor", "pronoun")]
+
+
+@pytest.mark.parametrize("mode", ["add", "replace"])
+def test_a_set_brings_resolution_rules_for_its_own_kinds(tmp_path, registry, mode):
+    text = "Globex lost a lawsuit on Monday. The firm said its appeal would follow."
+    own = COMPANIES + ("rules: []\ndescriptors: []\n" if mode == "replace" else "")
+    assert resolved(registry, text, own, tmp_path, mode) == []  # no head noun or pronoun reaches a company
+    found = resolved(registry, text, own + OWN_RESOLUTION, tmp_path, mode)
+    assert found == [("The firm", "globex", "descriptor"), ("its", "globex", "pronoun")]
+
+
+def test_set_resolution_joins_the_models_in_add_mode(tmp_path, registry):
+    text = "Hamas fired rockets at Israel. Acme Corp said it had halted shipments; the group denied it."
+    found = resolved(registry, text, COMPANIES + OWN_RESOLUTION, tmp_path)
+    assert ("it", "acme", "pronoun") in found  # the set's kind for "it" ...
+    assert ("the group", "hamas", "descriptor") in found  # ... beside the model's head nouns
+
+
+@pytest.mark.parametrize("section, field, message", [
+    ("resolution: [group]\n", "resolution", "expected a mapping"),
+    ("resolution: {heads: []}\n", "resolution.heads", "expected one of the keys"),
+    ("resolution:\n  descriptor_heads:\n    - {nouns: [firm], kinds: [corporation]}\n",
+     "resolution.descriptor_heads[0].kinds[0]", "expected one of the kinds"),
+    ("resolution:\n  descriptor_heads:\n    - {nouns: [], kinds: [company]}\n",
+     "resolution.descriptor_heads[0].nouns", "non-empty list of head nouns"),
+    ("resolution:\n  pronouns:\n    - {words: [it]}\n", "resolution.pronouns[0]", "and/or mention_kinds"),
+    ("resolution:\n  person_titles: chairman\n", "resolution.person_titles", "non-empty list of words"),
+])
+def test_set_resolution_errors_name_the_field(tmp_path, registry, section, field, message):
+    path = write(tmp_path, COMPANIES + section)
+    with pytest.raises(ActorSetError, match=message) as caught:
+        read_actor_set(path, registry)
+    assert field in str(caught.value) and str(caught.value).startswith(f"{path}:")
