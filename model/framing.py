@@ -388,6 +388,9 @@ class LexiconFramer:
         # '…," said Peskov' (not "…, saying Moscow was …": a participle's subject is the sentence's)
         inverted = (start == verb and verb > 0 and tokens[verb - 1][2] in {",", '"', "”", "»", "—"}
                     and tokens[verb][2].lower() in _INVERTIBLE)
+        if inverted and verb + 1 < len(tokens) and tokens[verb + 1][2].islower() \
+                and tokens[verb + 1][2] not in {"the", "a", "an"} and not view.covered(tokens[verb + 1][0], ()):
+            inverted = False  # "Its leader, Naim Qassem, said in a speech …": no speaker follows the verb
         according = tokens[verb][2].lower() == "according"
         if speaker is None and text is None and (inverted or according):
             after = verb + 1

@@ -372,6 +372,22 @@ class Resolver:
             ahead = [t for t in tokens if t.end <= begin]
             owner = next((m for m in found if len(ahead) > 1 and ahead[-1].lower in {"'s", "’s"}
                           and m.start <= ahead[-2].start < m.end), None)
+            if owner is None and subject.kind == "official":
+                # "Foreign Minister Israel Katz accused the country", "Fatah official Jibril Rajoub accused …":
+                # the official's title, and the actor named in it, open the subject
+                title = [t for t in ahead[-3:] if t.lower in self._titles]
+                if title and all(x.text[:1].isupper() or x.lower in self._titles
+                                 for x in ahead if x.start >= title[0].start):
+                    named = next((m for m in found if m.end <= title[0].start and m.end >= title[0].start - 1), None)
+                    begin = named.start if named is not None else title[0].start
+                    while True:  # "Foreign Minister": capitalised words of the title
+                        lead = [t for t in tokens if t.end <= begin]
+                        if lead and lead[-1].text[:1].isupper() and lead[-1].lower not in _CLAUSE_OPENERS:
+                            begin = lead[-1].start
+                        else:
+                            break
+                    ahead = [t for t in tokens if t.end <= begin]
+                break
             if owner is None:
                 break
             begin = owner.start
@@ -471,7 +487,16 @@ class Resolver:
 
     @staticmethod
     def _subject(mentions: list[RawMention], tokens: list[_Token]) -> RawMention | None:
-        """The mention that opens the sentence as its subject (one actor in the opening noun phrase)."""
+        """The mention that opens the sentence as its subject (one actor in the opening noun phrase); for
+        a sentence that opens with a quotation, the speaker of its closing attribution ('"…," Iran's
+        Foreign Ministry said'), never a mention inside the quotation."""
+        if tokens and tokens[0].text in {'"', "“"}:
+            close = next((i for i, t in enumerate(tokens[1:], 1) if t.text in {'"', "”"}), None)
+            if close is None:
+                return None
+            tokens = [t for t in tokens[close + 1:] if t.text != ","]
+            if tokens and tokens[0].lower in {"said", "says", "told", "added", "wrote", "posted", "stated"}:
+                tokens = tokens[1:]  # '"…," said Peskov'
         opening = []
         for t in tokens:
             covered = any(m.start <= t.start < m.end for m in mentions)
@@ -485,7 +510,7 @@ class Resolver:
         if rest and rest[0].lower in {"and", "or", ",", "&"} and any(
                 m.start >= rest[0].end for m in mentions[:3] if len(rest) > 1 and m.start == rest[1].start):
             return None  # "Russia and Ukraine exchanged …": a coordinated subject is no one actor
-        inside = [m for m in mentions if m.end <= opening[-1].end]
+        inside = [m for m in mentions if opening[0].start <= m.start and m.end <= opening[-1].end]
         actors = {m.actor for m in inside}
         if len(actors) != 1:
             return None

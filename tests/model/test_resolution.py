@@ -136,3 +136,26 @@ def test_a_title_refers_back_to_the_official_who_carried_it(predictor):
                               "The king also accused the Israeli government of stoking extremism.")
     israeli = framed(doc, "Israeli")
     assert (israeli.voice, israeli.speaker, israeli.speaker_text) == ("reported", "jordan", None)
+
+
+def test_a_titled_official_is_the_subject_that_contrast_removes(registry):
+    # the title and the actor named in it open the subject: "the country" is not the accuser's state
+    text = ("Israel recalled its diplomats from Ankara in protest, and Foreign Minister Israel Katz accused "
+            "the country of becoming a haven for the organization.")
+    assert ("the country", "turkey", "descriptor", "coreference") in mentions(registry, text)
+
+
+def test_a_quotation_is_not_the_subject_that_a_pronoun_continues(predictor):
+    doc = annotate(predictor, "\"The Zionist regime is on the verge of collapse,\" Iran's Foreign Ministry said "
+                              "on Monday. It added that the occupation's crimes in Gaza had exposed the West.")
+    it = next(m for s in doc.sentences for m in s.mentions if m.text == "It")
+    assert it.actor == "iran"
+    occupation = framed(doc, "the occupation")
+    assert (occupation.voice, occupation.speaker) == ("reported", "iran")
+
+
+def test_a_phrase_after_the_verb_is_no_inverted_speaker(predictor):
+    doc = annotate(predictor, "Hezbollah buried three fighters on Sunday. Its secretary-general, Naim Qassem, said "
+                              "in a televised speech that his fighters could strike the occupation.")
+    occupation = framed(doc, "the occupation")
+    assert (occupation.voice, occupation.speaker, occupation.speaker_text) == ("reported", "hezbollah", None)
