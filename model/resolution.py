@@ -72,6 +72,7 @@ class ResolutionRules:
 
     heads: tuple[HeadClass, ...] = ()
     pronouns: dict[str, dict] = field(default_factory=dict)  # pronoun -> {kinds, mention_kinds, plural}
+    head_of: dict[str, HeadClass] = field(default_factory=dict)  # head noun -> its class
 
     @classmethod
     def from_standard(cls, standard: LabelStandard) -> ResolutionRules:
@@ -80,17 +81,23 @@ class ResolutionRules:
             HeadClass(frozenset(str(n).lower() for n in h["nouns"]), frozenset(h["kinds"]), bool(h.get("plural")))
             for h in data.get("descriptor_heads", [])
         )
+        # A word listed twice (an actor set's group beside the model's) refers to the kinds of both.
+        head_of: dict[str, HeadClass] = {}
+        for h in heads:
+            for n in h.nouns:
+                known = head_of.get(n)
+                head_of[n] = h if known is None else HeadClass(known.nouns | h.nouns, known.kinds | h.kinds,
+                                                               known.plural or h.plural)
         pronouns: dict[str, dict] = {}
         for group in data.get("pronouns", []):
             for word in group["words"]:
-                # a word listed twice (an actor set's group beside the model's) refers to the kinds of both
-                known = pronouns.get(str(word).lower(), {"kinds": frozenset(), "mention_kinds": frozenset()})
+                listed = pronouns.get(str(word).lower(), {"kinds": frozenset(), "mention_kinds": frozenset()})
                 pronouns[str(word).lower()] = {
-                    "kinds": known["kinds"] | frozenset(group.get("kinds", [])),
-                    "mention_kinds": known["mention_kinds"] | frozenset(group.get("mention_kinds", [])),
-                    "plural": bool(group.get("plural")) or bool(known.get("plural")),
+                    "kinds": listed["kinds"] | frozenset(group.get("kinds", [])),
+                    "mention_kinds": listed["mention_kinds"] | frozenset(group.get("mention_kinds", [])),
+                    "plural": bool(group.get("plural")) or bool(listed.get("plural")),
                 }
-        return cls(heads, pronouns)
+        return cls(heads, pronouns, head_of)
 
 
 @dataclass(frozen=True)
@@ -110,12 +117,7 @@ class Resolver:
     def __init__(self, standard: LabelStandard, actor_kind):
         self.rules = ResolutionRules.from_standard(standard)
         self.actor_kind = actor_kind  # actor id -> kind (or None for an unknown id)
-        self._head_of: dict[str, HeadClass] = {}
-        for h in self.rules.heads:  # a noun in two classes (an actor set's and the model's) takes both kinds
-            for n in h.nouns:
-                known = self._head_of.get(n)
-                self._head_of[n] = h if known is None else HeadClass(
-                    known.nouns | h.nouns, known.kinds | h.kinds, known.plural or h.plural)
+        self._head_of = self.rules.head_of
         self._naming = {v.lower() for v in standard.naming_verbs}
         self._terms = {t.lower() for terms in standard.framing_terms.values() for t in terms}
         self._demonym_kinds = {"demonym"}
@@ -373,21 +375,8 @@ class Resolver:
             owner = next((m for m in found if len(ahead) > 1 and ahead[-1].lower in {"'s", "’s"}
                           and m.start <= ahead[-2].start < m.end), None)
             if owner is None and subject.kind == "official":
-                # "Foreign Minister Israel Katz accused the country", "Fatah official Jibril Rajoub accused …":
-                # the official's title, and the actor named in it, open the subject
-                title = [t for t in ahead[-3:] if t.lower in self._titles]
-                if title and all(x.text[:1].isupper() or x.lower in self._titles
-                                 for x in ahead if x.start >= title[0].start):
-                    named = next((m for m in found if m.end <= title[0].start and m.end >= title[0].start - 1), None)
-                    begin = named.start if named is not None else title[0].start
-                    while True:  # "Foreign Minister": capitalised words of the title
-                        lead = [t for t in tokens if t.end <= begin]
-                        if lead and lead[-1].text[:1].isupper() and lead[-1].lower not in _CLAUSE_OPENERS:
-                            begin = lead[-1].start
-                        else:
-                            break
-                    ahead = [t for t in tokens if t.end <= begin]
-                break
+                begin = self._title_start(tokens, begin, found)
+                ahead = [t for t in tokens if t.end <= begin]
             if owner is None:
                 break
             begin = owner.start
@@ -399,6 +388,22 @@ class Resolver:
         if gap and (gap[0].lower in _COPULA or gap[0].lower in {"'s", "’s", "as"}):
             return set()
         return {subject.actor}
+
+    def _title_start(self, tokens: list[_Token], begin: int, found: list[RawMention]) -> int:
+        """Where an official's subject starts: its title and the actor named in it open it ("Foreign
+        Minister Israel Katz accused …", "Fatah official Jibril Rajoub accused …")."""
+        ahead = [t for t in tokens if t.end <= begin]
+        title = [t for t in ahead[-3:] if t.lower in self._titles]
+        if not title or not all(x.text[:1].isupper() or x.lower in self._titles
+                                for x in ahead if x.start >= title[0].start):
+            return begin
+        named = next((m for m in found if title[0].start - 1 <= m.end <= title[0].start), None)
+        begin = named.start if named is not None else title[0].start
+        for t in reversed([t for t in tokens if t.end <= begin]):  # "Foreign Minister": the title's capitals
+            if not t.text[:1].isupper() or t.lower in _CLAUSE_OPENERS:
+                break
+            begin = t.start
+        return begin
 
     # -- pronouns ----------------------------------------------------------------------------
     def _resolve_pronoun(self, token: _Token, k: int, rule: dict, tokens, done, found, si, text: str):

@@ -28,6 +28,12 @@ def framed(doc, text):
     return next(m for s in doc.sentences for m in s.mentions if m.text == text).framing
 
 
+def voiced(doc, text):
+    """(voice, speaker) of the framing of the mention with this text."""
+    framing = framed(doc, text)
+    return framing.voice, framing.speaker
+
+
 def test_issue_paragraph_readings(predictor):
     check_paragraph(annotate(predictor, PARAGRAPH).model_dump())
 
@@ -79,27 +85,27 @@ def test_pronoun_antecedent_and_pairs_through_coreference_are_marked(predictor):
 
 def test_voice_has_three_values(predictor):
     doc = annotate(predictor, '"Hamas terrorists will pay," Netanyahu said.')
-    assert (framed(doc, "Hamas").voice, framed(doc, "Hamas").speaker) == ("quoted", "israel")
+    assert voiced(doc, "Hamas") == ("quoted", "israel")
     doc = annotate(predictor, "Netanyahu said Hamas terrorists would pay.")
-    assert (framed(doc, "Hamas").voice, framed(doc, "Hamas").speaker) == ("reported", "israel")
+    assert voiced(doc, "Hamas") == ("reported", "israel")
     doc = annotate(predictor, "Hamas militants fired rockets at Ashkelon.")
-    assert (framed(doc, "Hamas").voice, framed(doc, "Hamas").speaker) == ("author", None)
+    assert voiced(doc, "Hamas") == ("author", None)
 
 
 def test_speaker_across_sentences_and_speaker_text(predictor):
     doc = annotate(predictor, "Netanyahu spoke to reporters in Jerusalem. He added that Hamas terrorists would pay.")
-    assert (framed(doc, "Hamas").voice, framed(doc, "Hamas").speaker) == ("reported", "israel")
+    assert voiced(doc, "Hamas") == ("reported", "israel")
     doc = annotate(predictor, "An analyst at a Doha think tank said Hamas militants were regrouping.")
     hamas = framed(doc, "Hamas")
     assert (hamas.voice, hamas.speaker, hamas.speaker_text) == ("reported", None, "An analyst at a Doha think tank")
     doc = annotate(predictor, "Britain's home secretary spoke on Friday. "
                               '"Hamas is a terrorist organisation," the home secretary told Parliament.')
-    assert (framed(doc, "Hamas").voice, framed(doc, "Hamas").speaker) == ("quoted", "united_kingdom")
+    assert voiced(doc, "Hamas") == ("quoted", "united_kingdom")
 
 
 def test_headline_form_is_quoted(predictor):
     doc = annotate(predictor, "Israeli PM: Hamas terrorists will pay\nThe army struck Gaza overnight.")
-    assert (framed(doc, "Hamas").voice, framed(doc, "Hamas").speaker) == ("quoted", "israel")
+    assert voiced(doc, "Hamas") == ("quoted", "israel")
 
 
 def test_a_batch_gives_what_single_calls_give(predictor):
@@ -111,9 +117,9 @@ def test_a_batch_gives_what_single_calls_give(predictor):
 
 def test_evaluation_verbs_blame_and_denial_report_the_speakers_word(predictor):
     doc = annotate(predictor, "Hamas condemned the decision as a gift to the occupation.")
-    assert (framed(doc, "the occupation").voice, framed(doc, "the occupation").speaker) == ("reported", "hamas")
+    assert voiced(doc, "the occupation") == ("reported", "hamas")
     doc = annotate(predictor, "A Hamas spokesman denied the accounts and blamed the occupation for the chaos.")
-    assert (framed(doc, "the occupation").voice, framed(doc, "the occupation").speaker) == ("reported", "hamas")
+    assert voiced(doc, "the occupation") == ("reported", "hamas")
     # an "as" of time is no evaluation, and a directive's object stays the author's (§8.5)
     doc = annotate(predictor, "Hamas fired rockets. Israel struck Gaza as the militant group fired more.")
     assert framed(doc, "the militant group").voice == "author"
