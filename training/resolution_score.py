@@ -50,6 +50,7 @@ class GoldMention:
     speaker: str | None
     speaker_text: str | None
     term: str | None
+    occurrence: int = 1
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def _document(doc: dict, where: str) -> GoldDocument:
         start += starts[m["sentence"]]
         mentions.append(GoldMention(start, start + len(m["span"]), m["span"], m["sentence"], m.get("actor"),
                                     m.get("kind", "name"), m.get("framing") or "none", m.get("voice") or "author",
-                                    m.get("speaker"), m.get("speaker_text"), m.get("term")))
+                                    m.get("speaker"), m.get("speaker_text"), m.get("term"), int(m.get("occurrence", 1))))
     return GoldDocument(doc["doc_id"], text, tuple(starts), tuple(mentions))
 
 
@@ -108,8 +109,40 @@ def _locate(sentence: str, span: str, occurrence: int, where: str) -> int:
 
 
 # -- scoring ------------------------------------------------------------------------------------
-def score_resolution(predictor: Predictor, documents: Sequence[GoldDocument]) -> dict:
-    """Resolution, voice and speaker accuracy of the predictor, beside the nearest-antecedent baseline."""
+Speech = tuple[str, str | None, str | None]  # voice, speaker, speaker_text
+
+
+@dataclass(frozen=True)
+class ItemReading:
+    """One scored item of a resolution set with the system's reading, so that another annotation of the same
+    item (training/second_pass.py) can be compared with both. `question` is "refers_to" (a descriptor or
+    pronoun line: `gold`/`system` are actor ids or None) or "voice" (a framed mention: `gold`/`system` are
+    (voice, speaker, speaker_text); `system` None when the prediction leaves the mention unframed)."""
+
+    doc_id: str
+    sentence: int
+    span: str
+    occurrence: int
+    question: str
+    group: str
+    gold: str | Speech | None
+    system: str | Speech | None
+    right: bool
+
+    @property
+    def key(self) -> tuple[str, int, str, int, str]:
+        return self.doc_id, self.sentence, self.span, self.occurrence, self.question
+
+
+def _reading(doc: GoldDocument, g: GoldMention, question: str, gold, system, right: bool) -> ItemReading:
+    group = f"{g.kind}.{'resolved' if g.actor else 'unresolvable'}" if question == "refers_to" else "voice"
+    return ItemReading(doc.doc_id, g.sentence, g.text, g.occurrence, question, group, gold, system, right)
+
+
+def score_resolution(predictor: Predictor, documents: Sequence[GoldDocument],
+                     readings: list[ItemReading] | None = None) -> dict:
+    """Resolution, voice and speaker accuracy of the predictor, beside the nearest-antecedent baseline.
+    A `readings` list, when given, receives every scored item with the system's reading."""
     predicted = predictor.annotate([DocumentInput(d.doc_id, _lines(d)) for d in documents], tasks=("framing",))
     rules = ResolutionRules.from_standard(predictor.standard)
     system, baseline = _Tally(), _Tally()
@@ -119,15 +152,24 @@ def score_resolution(predictor: Predictor, documents: Sequence[GoldDocument]) ->
         for g in gold.mentions:
             if g.kind in RESOLVED_KINDS:
                 over = [m for m in mentions if m.start < g.end and g.start < m.end]
-                system.resolution(g, _system_reading(g, over))
+                reading = _system_reading(g, over)
+                system.resolution(g, reading)
+                if readings is not None:
+                    readings.append(_reading(gold, g, "refers_to", g.actor, reading, reading == g.actor))
                 baseline.resolution(g, _nearest_antecedent(g, names, predictor, rules, gold))
             if g.framing == "none" or g.actor is None:
                 continue
             match = next((m for m in mentions if m.start < g.end and g.start < m.end and m.actor == g.actor), None)
             if match is None or match.framing.label == "none":
                 system.unframed += 1
+                if readings is not None:
+                    readings.append(_reading(gold, g, "voice", (g.voice, g.speaker, g.speaker_text), None, False))
                 continue
             system.voice(g, match.framing.voice, match.framing.speaker, match.framing.speaker_text)
+            if readings is not None:
+                said = (match.framing.voice, match.framing.speaker, match.framing.speaker_text)
+                right = said[0] == g.voice and (g.voice == "author" or _same_speaker(g, said[1], said[2]))
+                readings.append(_reading(gold, g, "voice", (g.voice, g.speaker, g.speaker_text), said, right))
             base_voice, base_speaker = _old_voice(g, gold, pred, predictor)
             baseline.voice(g, base_voice, base_speaker, None)
         system.spurious += sum(
@@ -246,13 +288,20 @@ class _Tally:
 
 
 def _same_speaker(gold: GoldMention, speaker: str | None, speaker_text: str | None) -> bool:
-    if gold.speaker is not None:
-        return speaker == gold.speaker
+    return same_speaker((gold.speaker, gold.speaker_text), (speaker, speaker_text))
+
+
+def same_speaker(reference: tuple[str | None, str | None], other: tuple[str | None, str | None]) -> bool:
+    """Two readings of who speaks agree: the same actor id, or, where the reference speaker is no registry
+    actor, a `speaker_text` sharing a word with the reference's (none on both sides also agrees)."""
+    (speaker, text), (other_speaker, other_text) = reference, other
     if speaker is not None:
+        return other_speaker == speaker
+    if other_speaker is not None:
         return False
-    if gold.speaker_text is None:
-        return speaker_text is None
-    words = {w for w in re.findall(r"\w+", gold.speaker_text.lower()) if w not in {"a", "an", "the", "of"}}
-    if not speaker_text:
+    if text is None:
+        return other_text is None
+    words = {w for w in re.findall(r"\w+", text.lower()) if w not in {"a", "an", "the", "of"}}
+    if not other_text:
         return False
-    return bool(words & set(re.findall(r"\w+", speaker_text.lower())))
+    return bool(words & set(re.findall(r"\w+", other_text.lower())))

@@ -89,3 +89,25 @@ def test_the_scorer_counts_a_guess_as_an_error_and_locates_bad_lines(tmp_path):
     path.write_text(line("c", ["Hamas fired."], [m(0, "Fatah", "fatah")]) + "\n", encoding="utf-8")
     with pytest.raises(ResolutionSetError, match=r"set.jsonl, line 1: expected occurrence 1 of 'Fatah'"):
         read_resolution_set(path)
+
+
+def test_the_second_pass_answers_every_item_of_the_frozen_set_once():
+    """labels/resolution/second_pass.jsonl (a blind second annotation) covers the frozen set item for item, with
+    registry actors only, so its agreement figures are over the whole set."""
+    from stancelens.training.second_pass import read_second_pass
+
+    answers = read_second_pass([FOLDER / "second_pass.jsonl"])
+    actors = set(default_registry().actors)
+    expected = set()
+    for name in sorted(FROZEN):
+        for line in (FOLDER / name).read_text(encoding="utf-8").splitlines():
+            doc = json.loads(line)
+            for m in doc["mentions"]:
+                key = (doc["doc_id"], m["sentence"], m["span"], m["occurrence"])
+                if m["kind"] in ("descriptor", "pronoun"):
+                    expected.add((*key, "refers_to"))
+                if m["framing"] != "none" and m["actor"] is not None:
+                    expected.add((*key, "voice"))
+    assert set(answers) == expected
+    assert all(a.actor is None or a.actor in actors for a in answers.values())
+    assert all(a.speaker is None or a.speaker in actors for a in answers.values())

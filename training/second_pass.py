@@ -1,0 +1,166 @@
+"""A second annotation of a resolution set (issue #14): the same items judged again by a reader who saw only
+the codebook, checked against the first. It says how far two readers of the codebook agree (Krippendorff's
+alpha per question) and how the system does on the items where both agree, which separates the system's
+errors from the set's open readings.
+
+Format (JSONL, one item per line, labels/resolution/TASK.md): `doc_id`, `sentence` (0-based), `span`,
+`occurrence` (1 = first whole-word occurrence in the sentence), `question` — `refers_to` (a descriptor or
+pronoun line) with `actor` (registry id or null: not a mention), or `voice` (a framed mention) with `voice`
+(author, quoted, reported), `speaker` (actor id or null) and `speaker_text` (or null). Other fields (`why`)
+are the annotator's notes and are ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from stancelens.training.agreement import krippendorff_alpha
+from stancelens.training.resolution_score import ItemReading, same_speaker
+
+QUESTIONS = ("refers_to", "voice")
+VOICES = ("author", "quoted", "reported")
+ItemKey = tuple[str, int, str, int, str]
+
+
+class SecondPassError(ValueError):
+    """A second-pass file that cannot be read or does not fit the resolution set: file, line, field."""
+
+
+@dataclass(frozen=True)
+class SecondAnswer:
+    """What the second reader said of one item: `actor` for refers_to, the rest for voice."""
+
+    actor: str | None = None
+    voice: str | None = None
+    speaker: str | None = None
+    speaker_text: str | None = None
+
+
+def read_second_pass(paths: Sequence[Path]) -> dict[ItemKey, SecondAnswer]:
+    """Every answer of the files, keyed like ItemReading.key; errors name file, line and field."""
+    answers: dict[ItemKey, SecondAnswer] = {}
+    for path in paths:
+        path = Path(path)
+        if not path.is_file():
+            raise SecondPassError(f"{path}: no such file; expected a second pass such as "
+                                  "labels/resolution/second_pass.jsonl")
+        for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not raw.strip():
+                continue
+            where = f"{path}, line {number}"
+            try:
+                item = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise SecondPassError(f"{where}: expected one JSON object, found invalid JSON ({exc.msg}); fix the "
+                                      "line") from exc
+            key, answer = _answer(item, where)
+            if key in answers:
+                raise SecondPassError(f"{where}: expected one answer per item, found a second answer for "
+                                      f"{key[0]} sentence {key[1]} {key[2]!r} ({key[4]}); keep one")
+            answers[key] = answer
+    return answers
+
+
+def _field(item: dict, name: str, kind: type, where: str, nullable: bool = False):
+    value = item.get(name)
+    if value is None and nullable:
+        return None
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise SecondPassError(f"{where}: field {name!r}: expected {kind.__name__}{' or null' if nullable else ''}, "
+                              f"found {value!r}; fix the line (labels/resolution/TASK.md)")
+    return value
+
+
+def _answer(item: object, where: str) -> tuple[ItemKey, SecondAnswer]:
+    if not isinstance(item, dict):
+        raise SecondPassError(f"{where}: expected a JSON object, found {type(item).__name__}; one item per line")
+    question = _field(item, "question", str, where)
+    if question not in QUESTIONS:
+        raise SecondPassError(f"{where}: field 'question': expected one of {', '.join(QUESTIONS)}, found "
+                              f"{question!r}")
+    sentence, occurrence = _field(item, "sentence", int, where), _field(item, "occurrence", int, where)
+    if sentence < 0 or occurrence < 1:
+        raise SecondPassError(f"{where}: expected sentence >= 0 and occurrence >= 1, found {sentence} and "
+                              f"{occurrence}")
+    key = (_field(item, "doc_id", str, where), sentence, _field(item, "span", str, where), occurrence, question)
+    if question == "refers_to":
+        return key, SecondAnswer(actor=_field(item, "actor", str, where, nullable=True))
+    voice = _field(item, "voice", str, where)
+    if voice not in VOICES:
+        raise SecondPassError(f"{where}: field 'voice': expected one of {', '.join(VOICES)}, found {voice!r}")
+    return key, SecondAnswer(voice=voice, speaker=_field(item, "speaker", str, where, nullable=True),
+                             speaker_text=_field(item, "speaker_text", str, where, nullable=True))
+
+
+def second_pass_report(readings: Sequence[ItemReading], answers: dict[ItemKey, SecondAnswer]) -> dict:
+    """Agreement of the first annotation (the set) with the second, and the system on the agreed items."""
+    known = {r.key for r in readings}
+    stray = [k for k in answers if k not in known]
+    if stray:
+        doc_id, sentence, span, _, question = stray[0]
+        raise SecondPassError(f"expected answers to items of the resolution sets given with --resolution, found "
+                              f"{len(stray)} that they do not hold (first: {doc_id} sentence {sentence} {span!r}, "
+                              f"{question}); give the resolution files this second pass was made for")
+    answered = [(r, answers[r.key]) for r in readings if r.key in answers]
+    return {"answered": len(answered), "unanswered": len(readings) - len(answered),
+            "refers_to": _refers_to([(r, a) for r, a in answered if r.question == "refers_to"]),
+            "voice": _voice([(r, a) for r, a in answered if r.question == "voice"]),
+            "speaker": _speaker([(r, a) for r, a in answered if r.question == "voice"])}
+
+
+def _share(hits: int, total: int) -> float | None:
+    return round(hits / total, 4) if total else None
+
+
+def _alpha(first: list, second: list) -> float | None:
+    value = krippendorff_alpha([[x if x is not None else "none" for x in first],
+                                [x if x is not None else "none" for x in second]])
+    return round(value, 4) if value is not None else None
+
+
+def _refers_to(pairs: list[tuple[ItemReading, SecondAnswer]]) -> dict:
+    agreed = [r for r, a in pairs if a.actor == r.gold]
+    groups: Counter = Counter(r.group for r, _ in pairs)
+    agreed_groups: Counter = Counter(r.group for r in agreed)
+    right_groups: Counter = Counter(r.group for r in agreed if r.right)
+    return {
+        "items": len(pairs),
+        "agreement": _share(len(agreed), len(pairs)),
+        "alpha": _alpha([r.gold for r, _ in pairs], [a.actor for _, a in pairs]),
+        "agreed": len(agreed),
+        "system_on_agreed": _share(sum(r.right for r in agreed), len(agreed)),
+        "by_group": {g: {"items": n, "agreed": agreed_groups[g],
+                         "system_on_agreed": _share(right_groups[g], agreed_groups[g])} for g, n in sorted(groups.items())},
+        "disagreements": [{"doc_id": r.doc_id, "sentence": r.sentence, "span": r.span, "occurrence": r.occurrence,
+                           "first": r.gold, "second": a.actor, "system": r.system} for r, a in pairs if a.actor != r.gold],
+    }
+
+
+def _voice(pairs: list[tuple[ItemReading, SecondAnswer]]) -> dict:
+    first = [r.gold[0] for r, _ in pairs if isinstance(r.gold, tuple)]
+    agreed = [r for r, a in pairs if isinstance(r.gold, tuple) and a.voice == r.gold[0]]
+    framed = [r for r in agreed if isinstance(r.system, tuple)]
+    return {
+        "items": len(pairs),
+        "agreement": _share(len(agreed), len(pairs)),
+        "alpha": _alpha(first, [a.voice for _, a in pairs]),
+        "agreed": len(agreed),
+        "agreed_framed_by_system": len(framed),
+        "system_on_agreed": _share(sum(r.system[0] == r.gold[0] for r in framed  # type: ignore[index]
+                                       if isinstance(r.gold, tuple) and isinstance(r.system, tuple)), len(framed)),
+    }
+
+
+def _speaker(pairs: list[tuple[ItemReading, SecondAnswer]]) -> dict:
+    """Items both readers call quoted or reported: do they name the same speaker, and does the system?"""
+    both = [(r, a) for r, a in pairs if isinstance(r.gold, tuple) and r.gold[0] != "author" and a.voice != "author"]
+    agreed = [r for r, a in both if isinstance(r.gold, tuple) and same_speaker(r.gold[1:], (a.speaker, a.speaker_text))]
+    framed = [r for r in agreed if isinstance(r.system, tuple)]
+    right = sum(same_speaker(r.gold[1:], r.system[1:]) for r in framed  # type: ignore[index]
+                if isinstance(r.gold, tuple) and isinstance(r.system, tuple))
+    return {"items": len(both), "agreement": _share(len(agreed), len(both)), "agreed": len(agreed),
+            "agreed_framed_by_system": len(framed), "system_on_agreed": _share(right, len(framed))}
