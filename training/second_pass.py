@@ -17,9 +17,10 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from stancelens.training.agreement import krippendorff_alpha
-from stancelens.training.resolution_score import ItemReading, same_speaker
+from stancelens.training.resolution_score import ItemReading, Speech, same_speaker
 
 QUESTIONS = ("refers_to", "voice")
 VOICES = ("author", "quoted", "reported")
@@ -140,27 +141,31 @@ def _refers_to(pairs: list[tuple[ItemReading, SecondAnswer]]) -> dict:
     }
 
 
+def _speech(pairs: list[tuple[ItemReading, SecondAnswer]]) -> list[tuple[Speech, Speech | None, SecondAnswer]]:
+    """Voice items as (first pass, system or None when unframed, second pass): a voice item's readings are
+    always (voice, speaker, speaker_text) triples."""
+    return [(cast(Speech, r.gold), cast("Speech | None", r.system), a) for r, a in pairs]
+
+
 def _voice(pairs: list[tuple[ItemReading, SecondAnswer]]) -> dict:
-    first = [r.gold[0] for r, _ in pairs if isinstance(r.gold, tuple)]
-    agreed = [r for r, a in pairs if isinstance(r.gold, tuple) and a.voice == r.gold[0]]
-    framed = [r for r in agreed if isinstance(r.system, tuple)]
+    items = _speech(pairs)
+    agreed = [(first, system) for first, system, a in items if a.voice == first[0]]
+    framed = [(first, system) for first, system in agreed if system is not None]
     return {
-        "items": len(pairs),
-        "agreement": _share(len(agreed), len(pairs)),
-        "alpha": _alpha(first, [a.voice for _, a in pairs]),
+        "items": len(items),
+        "agreement": _share(len(agreed), len(items)),
+        "alpha": _alpha([first[0] for first, _, _ in items], [a.voice for _, _, a in items]),
         "agreed": len(agreed),
         "agreed_framed_by_system": len(framed),
-        "system_on_agreed": _share(sum(r.system[0] == r.gold[0] for r in framed  # type: ignore[index]
-                                       if isinstance(r.gold, tuple) and isinstance(r.system, tuple)), len(framed)),
+        "system_on_agreed": _share(sum(system[0] == first[0] for first, system in framed), len(framed)),
     }
 
 
 def _speaker(pairs: list[tuple[ItemReading, SecondAnswer]]) -> dict:
     """Items both readers call quoted or reported: do they name the same speaker, and does the system?"""
-    both = [(r, a) for r, a in pairs if isinstance(r.gold, tuple) and r.gold[0] != "author" and a.voice != "author"]
-    agreed = [r for r, a in both if isinstance(r.gold, tuple) and same_speaker(r.gold[1:], (a.speaker, a.speaker_text))]
-    framed = [r for r in agreed if isinstance(r.system, tuple)]
-    right = sum(same_speaker(r.gold[1:], r.system[1:]) for r in framed  # type: ignore[index]
-                if isinstance(r.gold, tuple) and isinstance(r.system, tuple))
+    both = [(first, system, a) for first, system, a in _speech(pairs) if first[0] != "author" and a.voice != "author"]
+    agreed = [(first, system) for first, system, a in both if same_speaker(first[1:], (a.speaker, a.speaker_text))]
+    framed = [(first, system) for first, system in agreed if system is not None]
+    right = sum(same_speaker(first[1:], system[1:]) for first, system in framed)
     return {"items": len(both), "agreement": _share(len(agreed), len(both)), "agreed": len(agreed),
             "agreed_framed_by_system": len(framed), "system_on_agreed": _share(right, len(framed))}
