@@ -8,8 +8,9 @@ descriptors ("the militant group", "a terrorist organization", "the ministry") a
 - a descriptor in apposition to a name, predicated of it or named by a naming verb ("Hamas, the
   militant group", "Hamas is a terrorist organization") is that name's framing term, not a mention;
 - contrast removes the subject of the descriptor's own clause ("Fatah rivals the militant group");
-- a same head noun ("the ministry" after "Russia's Foreign Ministry") decides first, kind agreement
-  ("group" needs an armed group or organisation, "government" a state) next;
+- a same head noun ("the ministry" after "Russia's Foreign Ministry", "the party" after "the Communist
+  Party of Palestine", a capitalised "the Authority" after "the Palestinian Authority") decides first,
+  kind agreement ("group" needs an armed group or organisation, "government" a state) next;
 - candidates are read sentence by sentence, nearest first (a descriptor: its own sentence and the
   two before; a pronoun: its own and the one before); the first sentence with a compatible candidate
   decides, and it must hold exactly one actor — recency never breaks a tie (§8.5), except that a
@@ -185,7 +186,7 @@ class Resolver:
             kind = _DETERMINERS.get(token.lower) or _OPENING_DETERMINERS.get(token.text)
             if kind is None:
                 continue
-            j = None
+            j, named_head = None, False
             for i in range(k + 1, min(k + 5, len(tokens))):
                 word = tokens[i]
                 if word.lower in self._head_of and word.text.islower() and (
@@ -194,10 +195,15 @@ class Resolver:
                     break
                 if not word.text[0].isalpha() or word.lower in _NOT_MODIFIER:
                     break
+            if j is None and k + 1 < len(tokens) and self._named_head(tokens, k + 1, found):
+                # "the Authority" after "the Palestinian Authority", "the Guards" after "Revolutionary
+                # Guards": a capitalised head refers only by repeating a name's head noun (§8.5 same
+                # head), never by kind agreement alone.
+                j, named_head = k + 1, True
             if j is None:
                 continue
             start, end = token.start, tokens[j].end
-            head = self._head_of[tokens[j].lower]
+            head = self._head_of.get(tokens[j].lower, _ANY_KIND) if named_head else self._head_of[tokens[j].lower]
             compound = [i for i in range(k + 1, j) if tokens[i].lower.rsplit("-", 1)[-1] in _OTHER_THAN
                         and any(tokens[i].start <= m.start and m.end <= tokens[i].end for m in found)]
             if compound:  # "the Iran-backed militia": Iran stays a mention, the phrase starts after it
@@ -208,19 +214,22 @@ class Resolver:
             if any(m.start < end and start < m.end and not (start <= m.start and m.end <= end) for m in found):
                 continue  # overlaps a name ("the Foreign Ministry")
             modifiers = " ".join(t.lower for t in tokens[k + 1:j + 1])
-            framed = any(t in self._terms and t not in self._head_of for t in _ngrams(modifiers))
+            # A head that is itself a hostile term frames its phrase ("a regime that bombs hospitals", like
+            # "the Kyiv regime" in §8.5); "a group", "a movement" stay plain.
+            framed = any(t in self._terms and (t not in self._head_of or t in self._hostile)
+                         for t in _ngrams(modifiers))
             if kind == "indefinite" and not framed:
                 continue  # "a group", "a state": a new referent, not a mention
-            result.append((start, end, head, kind == "definite", framed, tokens[j].lower, k, j))
+            result.append((start, end, head, kind == "definite", framed, tokens[j].lower, k, j, named_head))
         # A phrase in apposition to, or predicated of, a name or another descriptor is its framing term:
         # "saying the group was a liberation movement".
         phrases = [RawMention(r[0], r[1], "", "", "descriptor", si) for r in result]
         neighbours = sorted([*found, *phrases], key=lambda m: m.start)
-        kept: list[tuple[int, int, HeadClass, bool, bool, str]] = []
+        kept: list[tuple[int, int, HeadClass, bool, bool, str, bool]] = []
         for r in result:
             owner = self._owned(tokens, r[6], r[7], [m for m in neighbours if m.start != r[0]], found)
             if owner is None:
-                kept.append(r[:6])
+                kept.append((*r[:6], r[8]))
             else:  # remembered for the same-head cue: "PIJ is a smaller armed faction" … "the faction"
                 described.setdefault((owner.start, owner.end), set()).add(r[5])
         s0, s1 = (tokens[0].start, tokens[-1].end) if tokens else (0, 0)
@@ -230,8 +239,19 @@ class Resolver:
                 if any(a < r[1] and r[0] < b for r in kept) or self._covered(
                         [x for x in found if x.kind not in self._demonym_kinds], a, b):
                     continue
-                kept.append((a, b, head, True, True, text[a:b].lower().split()[-1]))
+                kept.append((a, b, head, True, True, text[a:b].lower().split()[-1], False))
         return sorted(kept, key=lambda r: r[:2])
+
+    @staticmethod
+    def _named_head(tokens: list[_Token], i: int, found: list[RawMention]) -> bool:
+        """Whether tokens[i], right after a determiner, is a capitalised word standing alone as a head noun
+        ("the Authority said"): not part of a name or demonym, not followed by another capitalised word."""
+        word = tokens[i]
+        if not (word.text[:1].isupper() and word.text.isalpha()) or word.lower in _NOT_MODIFIER:
+            return False
+        if i + 1 < len(tokens) and tokens[i + 1].text[:1].isupper():
+            return False
+        return not any(m.start < word.end and word.start < m.end for m in found)
 
     def _names_inside(self, mention: RawMention, head: HeadClass) -> bool:
         if mention.kind not in self._demonym_kinds:
@@ -277,7 +297,7 @@ class Resolver:
         return None
 
     def _resolve_descriptor(self, candidate, tokens, done, found, si, described):
-        start, end, head, _definite, _framed, noun = candidate
+        start, end, head, _definite, _framed, noun, named_head = candidate
         excluded = self._contrast(tokens[si], start, found, end)
         if any(t in self._hostile for t in _ngrams(" ".join(t.lower for t in tokens[si]
                                                              if start <= t.start and t.end <= end))):
@@ -286,9 +306,11 @@ class Resolver:
         if owner is not None:  # "The movement, whose secretary-general Naim Qassem spoke, …": Hezbollah
             return owner.actor, (owner.start, owner.end)
         windows = list(self._window(done, found, si, start, back=2))
-        # Same head noun first (§8.5), then kind agreement.
-        for test in (lambda m: self._same_head(m, noun, tokens) or noun in described.get((m.start, m.end), ()),
-                     lambda m: self.actor_kind(m.actor) in head.kinds):
+        # Same head noun first (§8.5), then kind agreement (not for a capitalised head: same head only).
+        tests = [lambda m: self._same_head(m, noun, tokens) or noun in described.get((m.start, m.end), ())]
+        if not named_head:
+            tests.append(lambda m: self.actor_kind(m.actor) in head.kinds)
+        for test in tests:
             for mentions in windows:
                 hits = [m for m in mentions if m.actor not in excluded and test(m)]
                 if hits:
@@ -299,8 +321,9 @@ class Resolver:
         return None, None
 
     def _same_head(self, mention: RawMention, noun: str, tokens) -> bool:
-        if mention.text.lower().split()[-1] == noun:
-            return True
+        words = mention.text.lower().split()
+        if words[-1] == noun or ("of" in words[1:] and words[words.index("of", 1) - 1] == noun):
+            return True  # "the party" after "the Communist Party of Palestine"
         sentence = tokens[mention.sentence]
         compound = next((t for t in sentence if t.start <= mention.start and mention.end < t.end), None)
         if compound is not None and compound.lower[mention.end - compound.start:].lstrip("-") in _OTHER_THAN:
@@ -557,6 +580,7 @@ def _quoted(text: str, sentence_start: int, offset: int) -> bool:
     return before.count('"') % 2 == 1 or before.count("“") > before.count("”")
 
 
+_ANY_KIND = HeadClass(frozenset(), frozenset())  # a capitalised head: only the same-head cue decides
 _NOBODY = RawMention(-1, -1, "", "", "none", -1)  # a phrase owned by something that is no mention
 
 

@@ -165,3 +165,32 @@ def test_a_phrase_after_the_verb_is_no_inverted_speaker(predictor):
                               "in a televised speech that his fighters could strike the occupation.")
     occupation = framed(doc, "the occupation")
     assert (occupation.voice, occupation.speaker, occupation.speaker_text) == ("reported", "hezbollah", None)
+
+
+def test_same_head_of_a_name_with_of(registry):
+    text = ("Historians say the Comintern paid the Communist Party of Palestine for years. "
+            "The party never won a mass following.")
+    assert ("The party", "communist_party_of_palestine", "descriptor", "coreference") in mentions(registry, text)
+
+
+def test_a_capitalised_head_refers_only_by_repeating_a_name(registry):
+    text = ("Israel and the Palestinian Authority resumed security talks on Monday. "
+            "Officials said the Authority would take over two checkpoints.")
+    assert ("the Authority", "palestinian_authority", "descriptor", "coreference") in mentions(registry, text)
+    # No name ends in "Hague": a capitalised word after "the" is no descriptor by kind alone.
+    text = "Israel and Egypt exchanged letters on Monday. The Hague said it would hear the case."
+    assert not any(kind == "descriptor" for _, _, kind, _ in mentions(registry, text)), mentions(registry, text)
+    # A capitalised modifier before a head noun is still read as a modifier ("the Islamist group").
+    text = "Israel struck Hamas positions overnight. The Islamist group said two fighters died."
+    assert ("The Islamist group", "hamas", "descriptor", "coreference") in mentions(registry, text)
+
+
+def test_an_indefinite_hostile_head_frames_its_phrase(registry, predictor):
+    # Two states and no cue: still never guessed.
+    text = "Egypt and Jordan signed a border pact. An analyst called it a deal with a regime that tortures prisoners."
+    assert not any(m[0] == "a regime" for m in mentions(registry, text)), mentions(registry, text)
+    text = "Iran seized a tanker on Thursday. Washington called the seizure piracy by a regime that ignores the law."
+    assert ("a regime", "iran", "descriptor", "coreference") in mentions(registry, text)
+    # A plain indefinite head ("a group") still introduces a new referent.
+    text = "Hamas met Fatah in Doha. Fatah said it would not share power with a group that keeps its weapons."
+    assert not any(m[0] == "a group" for m in mentions(registry, text))
