@@ -288,7 +288,15 @@ class LexiconFramer:
             return "reported", speaker, text, "evaluation"
         for verb in reversed(self._speech_tokens(base)):
             if verb < t_first and not any(t[2].lower() in _DIRECTIVES for t in base.tokens[verb:t_first]):
-                # "X said (that) …", "saying …", "according to X, …"
+                # "X said (that) …", "saying …", "according to X, …"; a naming verb nearer the term governs
+                # it ("They vowed …, and Islamic Jihad's spokesman called the raid a crime of …")
+                naming = [k for k in range(verb + 1, t_first) if tokens[k][2].lower() in self._naming
+                          and not base.inside_quote(tokens[k][0])
+                          and (k + 1 >= len(tokens) or tokens[k + 1][2].lower() not in {"for", "on", "off"})
+                          and self._own_subject(view, verb, k)]
+                if naming:
+                    speaker, text = self._subject_before(view, naming[-1], mention)
+                    return "reported", speaker, text, "naming"
                 speaker, text = self._verb_speaker(view, verb, mention)
                 return "reported", speaker, text, "speech"
         for verb in self._speech_tokens(base):
@@ -297,6 +305,12 @@ class LexiconFramer:
                 speaker, text = self._verb_speaker(view, verb, mention)
                 return "reported", speaker, text, "speech"
         return "author", None, None, None
+
+    def _own_subject(self, view: _SentenceView, verb: int, naming: int) -> bool:
+        """Whether a naming verb after a speech verb has a subject of its own: a mention that opens a clause
+        between the two verbs ("They vowed …, and Islamic Jihad's spokesman called …")."""
+        lo, hi = view.base.tokens[verb][1], view.base.tokens[naming][0]
+        return any(lo <= m.start and m.end <= hi and self._opens_clause(view, m) for m in view.mentions)
 
     def _evaluation_as(self, base: _Sentence, term: int) -> int | None:
         """The evaluation verb whose "as" phrase holds the term ("condemned X as …", "described Y as …"):
@@ -446,11 +460,25 @@ class LexiconFramer:
         return k < 0 or tokens[k][2].lower() in _OPENERS
 
     def _private_speaker(self, view: _SentenceView, m: RawMention) -> bool:
-        """A demonym before a word for people who do not speak for the actor ("Israeli commentators")."""
+        """A demonym before a word for people who do not speak for the actor ("Israeli commentators"), or
+        an actor's possessive before one ("Tehran's allies in Yemen")."""
+        tokens = view.base.tokens
+        i = view.base.token_index(m.end - 1)
+        k = i + 1
         if m.kind != "demonym":
-            return False
-        k = view.base.token_index(m.end - 1) + 1
-        return k < len(view.base.tokens) and view.base.tokens[k][2].lower() in self._private
+            rest = view.base.text[m.end:tokens[i][1]] if i < len(tokens) else ""
+            if rest not in {"'s", "'"}:  # "Tehran's" is one token; "Tehran’s" three
+                if rest or k >= len(tokens) or tokens[k][2] != "’":
+                    return False
+                k += 2 if k + 1 < len(tokens) and tokens[k + 1][2] == "s" else 1
+        return k < len(tokens) and tokens[k][2].lower() in self._private
+
+    @staticmethod
+    def _in_compound(view: _SentenceView, m: RawMention) -> bool:
+        """Whether the mention is only part of a hyphenated word ("Amman-based", "Iran-backed")."""
+        text = view.base.text
+        return (m.end < len(text) and text[m.end] == "-" and text[m.end + 1:m.end + 2].isalpha()) or (
+            m.start > 0 and text[m.start - 1] == "-" and text[m.start - 2:m.start - 1].isalpha())
 
     def _noun_phrase(self, view: _SentenceView, first: int, last: int, mention: RawMention):
         """(actor, None) when the tokens first..last-1 hold a mention other than `mention`, else (None,
@@ -465,6 +493,10 @@ class LexiconFramer:
             inside = []  # "An analyst at a Doha think tank": a person near the actor, not speaking for it
         if inside and all(self._private_speaker(view, m) for m in inside):
             inside = []  # "Israeli commentators": people the demonym describes, not the state speaking
+        # "Amman-based analyst …": a name inside a hyphenated modifier says where the speaker is, not who
+        inside = [m for m in inside if not self._in_compound(view, m)]
+        if inside and "former" in lead:
+            inside = []  # "a former Israeli finance official": no longer speaks for the actor (§2.5)
         if inside:
             # the speaker's own name, else the actor that opens the phrase ("Israel's ambassador in Moscow")
             officials = [m for m in inside if m.kind == "official"]

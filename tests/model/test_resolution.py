@@ -194,3 +194,28 @@ def test_an_indefinite_hostile_head_frames_its_phrase(registry, predictor):
     # A plain indefinite head ("a group") still introduces a new referent.
     text = "Hamas met Fatah in Doha. Fatah said it would not share power with a group that keeps its weapons."
     assert not any(m[0] == "a group" for m in mentions(registry, text))
+
+
+def test_who_does_not_speak_for_an_actor(predictor):
+    # A former office-holder no longer speaks for the actor (§2.5).
+    doc = annotate(predictor, "A former Israeli defence official said Hamas terrorists had planned the raid for months.")
+    hamas = framed(doc, "Hamas")
+    assert (hamas.voice, hamas.speaker, hamas.speaker_text) == ("reported", None, "A former Israeli defence official")
+    # A name inside a hyphenated modifier says where the speaker is.
+    doc = annotate(predictor, "Beirut-based analyst Rami Khoury said the Zionist regime would not risk a second front.")
+    regime = framed(doc, "the Zionist regime")
+    assert (regime.voice, regime.speaker) == ("reported", None)
+    assert regime.speaker_text is not None and "analyst" in regime.speaker_text
+    # An actor's allies are not the actor.
+    doc = annotate(predictor, "Tehran's allies in Yemen said the occupation would pay for the strikes.")
+    occupation = framed(doc, "the occupation")
+    assert (occupation.voice, occupation.speaker) == ("reported", None), occupation
+
+
+def test_a_naming_verb_with_its_own_subject_governs_its_words(predictor):
+    doc = annotate(predictor, "Hamas said the truce was over, and Fatah's spokesman called the raid "
+                              "a crime of the occupation army.")
+    assert voiced(doc, "the occupation army") == ("reported", "fatah")
+    # Without a subject of its own the speech verb's speaker stays ("Hamas said … and called …").
+    doc = annotate(predictor, "Hamas said the truce was over and called the raid a crime of the occupation army.")
+    assert voiced(doc, "the occupation army") == ("reported", "hamas")
