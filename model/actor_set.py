@@ -29,7 +29,7 @@ _TOP_KEYS = {"version", "name", "kinds", "exclusions", "contextual", "rules", "a
              "framing_terms", "resolution"}
 # A set's own resolution rules (GUIDELINES.md §8; the format of labels/framing.yaml `resolution:`), so that
 # its own kinds get head nouns ("the firm" for a company) and pronouns.
-_RESOLUTION_KEYS = {"descriptor_heads", "pronouns", "person_titles", "private_speakers"}
+_RESOLUTION_KEYS = {"descriptor_heads", "pronouns", "person_titles", "private_speakers", "female_officials"}
 MAX_ALIAS_CHARS = 100
 MAX_PATTERN_CHARS = 300
 
@@ -222,7 +222,7 @@ def _check_resolution(section: Any, kinds: dict, fail) -> None:
             known(group["kinds"], ("resolution", "pronouns", j, "kinds"))
         if group.get("mention_kinds"):
             words(group["mention_kinds"], ("resolution", "pronouns", j, "mention_kinds"), "mention kinds")
-    for key in ("person_titles", "private_speakers"):
+    for key in ("person_titles", "private_speakers", "female_officials"):
         if section.get(key) is not None:
             words(section[key], ("resolution", key), "words")
 
@@ -388,7 +388,7 @@ def _merged_resolution(base: dict, extra: dict | None) -> dict:
     merged = dict(base)
     for key in ("descriptor_heads", "pronouns"):
         merged[key] = [*(base.get(key) or []), *(extra.get(key) or [])]
-    for key in ("person_titles", "private_speakers"):
+    for key in ("person_titles", "private_speakers", "female_officials"):
         merged[key] = list(dict.fromkeys([*(base.get(key) or []), *(extra.get(key) or [])]))
     return merged
 

@@ -123,6 +123,10 @@ class Resolver:
         self._terms = {t.lower() for terms in standard.framing_terms.values() for t in terms}
         self._demonym_kinds = {"demonym"}
         self._titles = {str(t).lower() for t in (standard.resolution or {}).get("person_titles", [])}
+        # Officials "she"/"her" may refer to; "he"/"his" refer to the other officials (§8.2). Labels saved
+        # with a model before the list existed have no key: no gender check, as then.
+        listed = (standard.resolution or {}).get("female_officials")
+        self._female = None if listed is None else {str(t) for t in listed}
         self._speech = {v.lower() for v in standard.speech_verbs if " " not in v}
         # Terms a speaker does not use for itself: a descriptor carrying one is never the speaker's actor.
         self._hostile = {t.lower() for category in _HOSTILE for t in standard.framing_terms.get(category, ())}
@@ -430,13 +434,20 @@ class Resolver:
 
     # -- pronouns ----------------------------------------------------------------------------
     def _resolve_pronoun(self, token: _Token, k: int, rule: dict, tokens, done, found, si, text: str):
+        feminine = {"she": True, "her": True, "he": False, "his": False}.get(token.lower) \
+            if self._female is not None else None
+
         def compatible(m: RawMention) -> bool:
+            if feminine is not None and m.kind == "official" and (m.text in (self._female or ())) != feminine:
+                return False  # "Zelensky met Ursula von der Leyen. She …": von der Leyen, not Zelensky
             if m.kind in self._demonym_kinds and not rule["plural"] and rule["kinds"]:
                 head = self._following_head(m, tokens[m.sentence])
                 if head is not None and not head.plural and self.actor_kind(m.actor) in head.kinds & rule["kinds"]:
                     return True  # "The Lebanese army said it would …"
             if "official" in rule["mention_kinds"] and self._titled(m, tokens[m.sentence]):
-                return True  # "Egyptian President …", "Israel's ambassador": a person speaking for the actor
+                # "Egyptian President …", "Israel's ambassador": a person speaking for the actor, unless the
+                # title is a named official's ("Ukrainian President Volodymyr Zelensky": he is the candidate)
+                return not self._title_of_named(m, tokens[m.sentence], done[m.sentence] if m.sentence < si else found)
             if rule["mention_kinds"] and m.kind in rule["mention_kinds"]:
                 if m.kind in self._demonym_kinds and rule["plural"]:
                     return m.text.lower().endswith("s")
@@ -473,6 +484,16 @@ class Resolver:
     def _following_head(self, mention: RawMention, tokens: list[_Token]) -> HeadClass | None:
         nxt = next((t for t in tokens if t.start >= mention.end), None)
         return self._head_of.get(nxt.lower) if nxt is not None else None
+
+    @staticmethod
+    def _title_of_named(mention: RawMention, tokens: list[_Token], mentions: list[RawMention]) -> bool:
+        """Whether an official's name follows the mention's title within four tokens ("Ukrainian President
+        Volodymyr Zelensky"), so that the title is that official's."""
+        following = [t for t in tokens if t.start >= mention.end][:5]
+        if not following:
+            return False
+        limit = following[-1].end
+        return any(m.kind == "official" and mention.end < m.start and m.end <= limit for m in mentions)
 
     @staticmethod
     def _coordinated(mentions: list[RawMention], tokens: list[list[_Token]]) -> bool:

@@ -168,6 +168,7 @@ def test_set_resolution_joins_the_models_in_add_mode(tmp_path, registry):
      "resolution.descriptor_heads[0].nouns", "non-empty list of head nouns"),
     ("resolution:\n  pronouns:\n    - {words: [it]}\n", "resolution.pronouns[0]", "and/or mention_kinds"),
     ("resolution:\n  person_titles: chairman\n", "resolution.person_titles", "non-empty list of words"),
+    ("resolution:\n  female_officials: Jane Roe\n", "resolution.female_officials", "non-empty list of words"),
 ])
 def test_set_resolution_errors_name_the_field(tmp_path, registry, section, field, message):
     path = write(tmp_path, COMPANIES + section)

@@ -219,3 +219,21 @@ def test_a_naming_verb_with_its_own_subject_governs_its_words(predictor):
     # Without a subject of its own the speech verb's speaker stays ("Hamas said … and called …").
     doc = annotate(predictor, "Hamas said the truce was over and called the raid a crime of the occupation army.")
     assert voiced(doc, "the occupation army") == ("reported", "hamas")
+
+
+def test_she_and_he_agree_with_the_official(registry):
+    text = ("Ukrainian President Volodymyr Zelensky met European Commission President Ursula von der Leyen in "
+            "Brussels. She promised more aid, and he thanked her.")
+    found = mentions(registry, text)
+    assert ("She", "european_union", "pronoun", "coreference") in found
+    assert ("he", "ukraine", "pronoun", "coreference") in found
+    assert ("her", "european_union", "pronoun", "coreference") in found
+    # An unnamed titled person may be either: two candidates, no guess.
+    text = "Ursula von der Leyen met Egypt's foreign minister in Cairo. The talks ended before she left."
+    assert not any(m[0] == "she" for m in mentions(registry, text)), mentions(registry, text)
+
+
+def test_female_officials_are_registry_officials(registry):
+    officials = {text for actor in registry.actors.values() for text, kind in actor.aliases if kind == "official"}
+    listed = set(registry.standard.resolution["female_officials"])
+    assert listed and listed <= officials, sorted(listed - officials)
