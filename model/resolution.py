@@ -207,7 +207,7 @@ class Resolver:
             if j is None:
                 continue
             start, end = token.start, tokens[j].end
-            head = self._head_of.get(tokens[j].lower, _ANY_KIND) if named_head else self._head_of[tokens[j].lower]
+            head = _ANY_KIND if named_head else self._head_of[tokens[j].lower]
             compound = [i for i in range(k + 1, j) if tokens[i].lower.rsplit("-", 1)[-1] in _OTHER_THAN
                         and any(tokens[i].start <= m.start and m.end <= tokens[i].end for m in found)]
             if compound:  # "the Iran-backed militia": Iran stays a mention, the phrase starts after it
@@ -434,11 +434,11 @@ class Resolver:
 
     # -- pronouns ----------------------------------------------------------------------------
     def _resolve_pronoun(self, token: _Token, k: int, rule: dict, tokens, done, found, si, text: str):
-        feminine = {"she": True, "her": True, "he": False, "his": False}.get(token.lower) \
-            if self._female is not None else None
+        female = self._female
+        feminine = _FEMININE.get(token.lower) if female is not None else None
 
         def compatible(m: RawMention) -> bool:
-            if feminine is not None and m.kind == "official" and (m.text in (self._female or ())) != feminine:
+            if female is not None and feminine is not None and m.kind == "official" and (m.text in female) != feminine:
                 return False  # "Zelensky met Ursula von der Leyen. She …": von der Leyen, not Zelensky
             if m.kind in self._demonym_kinds and not rule["plural"] and rule["kinds"]:
                 head = self._following_head(m, tokens[m.sentence])
@@ -487,7 +487,7 @@ class Resolver:
 
     @staticmethod
     def _title_of_named(mention: RawMention, tokens: list[_Token], mentions: list[RawMention]) -> bool:
-        """Whether an official's name follows the mention's title within four tokens ("Ukrainian President
+        """Whether an official's name follows the mention's title within five tokens ("Ukrainian President
         Volodymyr Zelensky"), so that the title is that official's."""
         following = [t for t in tokens if t.start >= mention.end][:5]
         if not following:
@@ -601,6 +601,7 @@ def _quoted(text: str, sentence_start: int, offset: int) -> bool:
     return before.count('"') % 2 == 1 or before.count("“") > before.count("”")
 
 
+_FEMININE = {"she": True, "her": True, "he": False, "his": False}  # pronouns that agree with an official
 _ANY_KIND = HeadClass(frozenset(), frozenset())  # a capitalised head: only the same-head cue decides
 _NOBODY = RawMention(-1, -1, "", "", "none", -1)  # a phrase owned by something that is no mention
 
