@@ -79,7 +79,8 @@ def parser_accuracy(files: Sequence[Path], nlp, say: Callable[[str], None]) -> l
         for name in ("rules", "spaCy parse"):
             registry = load_registry()  # a registry of its own: the shared default one stays as it is
             if name != "rules":
-                registry._resolver = ParsedResolver(nlp, registry.standard, registry._actor_kind)
+                registry._resolver = ParsedResolver(nlp, registry.standard, registry._actor_kind,
+                                                registry._actor_traits, registry.trait_words)
             predictor = Predictor(LexiconEngine(registry.standard, registry), registry=registry,
                                   standard=registry.standard)
             system = score_resolution(predictor, documents)["system"]

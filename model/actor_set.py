@@ -24,7 +24,7 @@ from stancelens.model.registry import _ALIAS_GROUPS, Actor, Registry
 
 MODES = ("add", "replace")
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_ACTOR_KEYS = {"id", "name", "kind", "aliases", "valid_from", "valid_to", "notes"}
+_ACTOR_KEYS = {"id", "name", "kind", "aliases", "valid_from", "valid_to", "notes", "traits"}
 _TOP_KEYS = {"version", "name", "kinds", "exclusions", "contextual", "rules", "actors", "descriptors",
              "framing_terms", "resolution"}
 # A set's own resolution rules (GUIDELINES.md §8; the format of labels/framing.yaml `resolution:`), so that
@@ -32,6 +32,7 @@ _TOP_KEYS = {"version", "name", "kinds", "exclusions", "contextual", "rules", "a
 _RESOLUTION_KEYS = {"descriptor_heads", "pronouns", "person_titles", "private_speakers", "female_officials"}
 MAX_ALIAS_CHARS = 100
 MAX_PATTERN_CHARS = 300
+MAX_TRAIT_CHARS = 60
 
 
 class ActorSetError(ValueError):
@@ -290,6 +291,16 @@ def _check_actor(entry: Any, i: int, kinds: dict, seen_ids: dict, seen_alias: di
         out[key] = str(value)
     if entry.get("notes"):
         out["notes"] = str(entry["notes"])
+    traits = entry.get("traits")
+    if traits is not None:
+        if not isinstance(traits, list):
+            fail(("actors", i, "traits"), f"expected a list of descriptor modifiers (\"Islamist\", \"Lebanese\"), found "
+                 f"{type(traits).__name__}")
+        for k, trait in enumerate(traits):
+            if not isinstance(trait, str) or not re.fullmatch(r"[^\W_]+(?:[- ][^\W_]+)*", trait) or len(trait) > MAX_TRAIT_CHARS:
+                fail(("actors", i, "traits", k), f"expected a modifier of 1-{MAX_TRAIT_CHARS} characters (words joined by "
+                     f"a space or hyphen), found {trait!r}")
+        out["traits"] = [t.lower() for t in traits]
     return out
 
 
@@ -377,7 +388,8 @@ def _check_clashes(base_actors: dict[str, Actor], new: dict[str, Actor], actor_s
 def _actor(entry: dict) -> Actor:
     aliases = tuple((text, _ALIAS_GROUPS[group]) for group in _ALIAS_GROUPS for text in entry["aliases"].get(group, []))
     return Actor(id=entry["id"], name=entry["name"], kind=entry["kind"], aliases=aliases,
-                 valid_from=entry.get("valid_from"), valid_to=entry.get("valid_to"), notes=entry.get("notes", ""))
+                 valid_from=entry.get("valid_from"), valid_to=entry.get("valid_to"), notes=entry.get("notes", ""),
+                 traits=tuple(entry.get("traits", ())))
 
 
 def _merged_resolution(base: dict, extra: dict | None) -> dict:

@@ -36,9 +36,12 @@ class Actor:
     valid_from: str | None = None
     valid_to: str | None = None
     notes: str = ""
+    # Modifiers the news uses of the actor in a descriptor ("Islamist", "Lebanese", "Iran-backed"): a
+    # descriptor carrying one refers only to actors that have it (GUIDELINES.md §8.1, trait agreement).
+    traits: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
-        return {
+        out: dict[str, object] = {
             "id": self.id,
             "name": self.name,
             "kind": self.kind,
@@ -47,6 +50,9 @@ class Actor:
             "valid_to": self.valid_to,
             "notes": self.notes,
         }
+        if self.traits:  # absent for actors without traits, so older fingerprints stay what they were
+            out["traits"] = list(self.traits)
+        return out
 
 
 @dataclass(frozen=True)
@@ -108,7 +114,7 @@ class Registry:
         ]
         from stancelens.model.resolution import Resolver
 
-        self._resolver = Resolver(self.standard, self._actor_kind)
+        self._resolver = Resolver(self.standard, self._actor_kind, self._actor_traits, self.trait_words)
         self._exclusion_re = (
             re.compile("|".join(re.escape(e) for e in sorted(self.exclusions, key=len, reverse=True)))
             if self.exclusions
@@ -129,6 +135,15 @@ class Registry:
     def _actor_kind(self, actor_id: str) -> str | None:
         actor = self.actors.get(actor_id)
         return actor.kind if actor else None
+
+    @property
+    def trait_words(self) -> frozenset[str]:
+        """Every actor's traits: the descriptor modifiers that restrict who a descriptor can be."""
+        return frozenset(t for a in self.actors.values() for t in a.traits)
+
+    def _actor_traits(self, actor_id: str) -> frozenset[str]:
+        actor = self.actors.get(actor_id)
+        return frozenset(actor.traits) if actor else frozenset()
 
     def alias_kind(self, text: str, actor: str) -> str:
         hit = self._alias_index.get(text)
@@ -265,6 +280,7 @@ def load_registry(directory: Path | None = None, standard: LabelStandard | None 
             valid_from=entry.get("valid_from"),
             valid_to=entry.get("valid_to"),
             notes=(entry.get("notes") or "").strip(),
+            traits=tuple(str(t).lower() for t in entry.get("traits") or ()),
         )
     if standard is None:
         from stancelens.model.labelset import load_label_standard

@@ -10,7 +10,8 @@ descriptors ("the militant group", "a terrorist organization", "the ministry") a
 - contrast removes the subject of the descriptor's own clause ("Fatah rivals the militant group");
 - a same head noun ("the ministry" after "Russia's Foreign Ministry", "the party" after "the Communist
   Party of Palestine", a capitalised "the Authority" after "the Palestinian Authority") decides first,
-  kind agreement ("group" needs an armed group or organisation, "government" a state) next;
+  kind agreement ("group" needs an armed group or organisation, "government" a state) next; either way a
+  modifier the registry lists among actors' traits admits only actors that have it ("the Lebanese group");
 - candidates are read sentence by sentence, nearest first (a descriptor: its own sentence and the
   two before; a pronoun: its own and the one before); the first sentence with a compatible candidate
   decides, and it must hold exactly one actor — recency never breaks a tie (§8.5), except that a
@@ -23,6 +24,7 @@ The rules are plain token rules over the project's own sentences and tokens: no 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from stancelens.model.labelset import LabelStandard
@@ -48,7 +50,7 @@ _PLEONASTIC_AFTER_IT = {
 }
 # "the Iran-backed militia" is not Iran; "the Hamas-led government" is Hamas's (its head frames Hamas).
 _OTHER_THAN = {"backed", "allied", "aligned", "sponsored", "funded", "linked", "affiliated", "supported", "armed",
-               "financed", "trained", "inspired", "friendly", "leaning"}
+               "financed", "trained", "inspired", "friendly", "leaning", "based"}  # "the Beirut-based group"
 # Framing categories no actor uses for itself (§8.5: a speaker is not the referent of its own such term).
 _HOSTILE = ("terrorist", "militant", "extremist", "regime", "occupier")
 _ORDINALS = {"first", "second", "third", "fourth", "fifth", "sixth", "latest", "last", "only", "same", "next"}
@@ -102,6 +104,18 @@ class ResolutionRules:
 
 
 @dataclass(frozen=True)
+class _Phrase:
+    """A descriptor phrase of a sentence, before it is resolved."""
+
+    start: int
+    end: int
+    head: HeadClass  # the kinds its head noun can refer to (_ANY_KIND for a capitalised head)
+    noun: str  # the head noun, for the same-head cue
+    named_head: bool = False  # a capitalised head ("the Authority"): only the same-head cue decides
+    traits: frozenset[str] = frozenset()  # registry traits among its modifiers ("islamist", "lebanese")
+
+
+@dataclass(frozen=True)
 class _Token:
     start: int
     end: int
@@ -115,9 +129,12 @@ class _Token:
 class Resolver:
     """Adds resolved descriptor and pronoun mentions to the mentions a registry found."""
 
-    def __init__(self, standard: LabelStandard, actor_kind):
+    def __init__(self, standard: LabelStandard, actor_kind, actor_traits=None, traits: frozenset[str] = frozenset()):
         self.rules = ResolutionRules.from_standard(standard)
         self.actor_kind = actor_kind  # actor id -> kind (or None for an unknown id)
+        # actor id -> its traits; `traits` is every trait of the registry (a modifier outside it restricts nothing)
+        self.actor_traits: Callable[[str], frozenset[str]] = actor_traits or (lambda actor: frozenset())
+        self._trait_words = traits
         self._head_of = self.rules.head_of
         self._naming = {v.lower() for v in standard.naming_verbs}
         self._terms = {t.lower() for terms in standard.framing_terms.values() for t in terms}
@@ -155,17 +172,19 @@ class Resolver:
             pronouns = [(t.start, k) for k, t in enumerate(tokens[si]) if t.lower in self.rules.pronouns]
             # Descriptors and pronouns in text order: a pronoun resolved first can be a descriptor's
             # contrast subject ("The Kremlin said it valued the Central Asian country").
-            for _, kind, item in sorted([(p[0], 0, p) for p in phrases] + [(p[0], 1, p) for p in pronouns]):
-                if kind == 0:
+            items: list[tuple[int, int, _Phrase | int]] = sorted(
+                [(p.start, 0, p) for p in phrases] + [(start, 1, k) for start, k in pronouns], key=lambda x: x[:2])
+            for _, _, item in items:
+                if isinstance(item, _Phrase):
                     actor, antecedent = self._resolve_descriptor(item, tokens, out, found, si, described)
                     if actor is None:
                         continue
-                    found = [m for m in found if not (m.kind in self._demonym_kinds and item[0] <= m.start
-                                                         and m.end <= item[1])]
-                    found.append(RawMention(item[0], item[1], text[item[0]:item[1]], actor, "descriptor", si,
+                    found = [m for m in found if not (m.kind in self._demonym_kinds and item.start <= m.start
+                                                         and m.end <= item.end)]
+                    found.append(RawMention(item.start, item.end, text[item.start:item.end], actor, "descriptor", si,
                                             via="coreference", antecedent=antecedent))
                 else:
-                    k = item[1]
+                    k = item
                     token = tokens[si][k]
                     if self._covered(found, token.start, token.end):
                         continue
@@ -182,9 +201,10 @@ class Resolver:
         return out
 
     # -- descriptors -------------------------------------------------------------------------
-    def _descriptors(self, text: str, tokens: list[_Token], found: list[RawMention], si: int, described: dict):
-        """(start, end, head class, definite, has framing term, head noun) of every descriptor phrase
-        in the sentence that is not part of a name, an apposition, a predicate or a naming verb."""
+    def _descriptors(self, text: str, tokens: list[_Token], found: list[RawMention], si: int,
+                     described: dict) -> list[_Phrase]:
+        """Every descriptor phrase in the sentence that is not part of a name, an apposition, a predicate or
+        a naming verb."""
         result = []
         for k, token in enumerate(tokens):
             kind = _DETERMINERS.get(token.lower) or _OPENING_DETERMINERS.get(token.text)
@@ -224,27 +244,29 @@ class Resolver:
                          for t in _ngrams(modifiers))
             if kind == "indefinite" and not framed:
                 continue  # "a group", "a state": a new referent, not a mention
-            result.append((start, end, head, kind == "definite", framed, tokens[j].lower, k, j, named_head))
+            # "the Islamist movement", "the Iran-backed group": modifiers the registry lists as traits
+            traits = frozenset(t for t in _ngrams(modifiers) if t in self._trait_words)
+            result.append((_Phrase(start, end, head, tokens[j].lower, named_head, traits), k, j))
         # A phrase in apposition to, or predicated of, a name or another descriptor is its framing term:
         # "saying the group was a liberation movement".
-        phrases = [RawMention(r[0], r[1], "", "", "descriptor", si) for r in result]
+        phrases = [RawMention(p.start, p.end, "", "", "descriptor", si) for p, _, _ in result]
         neighbours = sorted([*found, *phrases], key=lambda m: m.start)
-        kept: list[tuple[int, int, HeadClass, bool, bool, str, bool]] = []
-        for r in result:
-            owner = self._owned(tokens, r[6], r[7], [m for m in neighbours if m.start != r[0]], found)
+        kept: list[_Phrase] = []
+        for phrase, first, last in result:
+            owner = self._owned(tokens, first, last, [m for m in neighbours if m.start != phrase.start], found)
             if owner is None:
-                kept.append((*r[:6], r[8]))
+                kept.append(phrase)
             else:  # remembered for the same-head cue: "PIJ is a smaller armed faction" … "the faction"
-                described.setdefault((owner.start, owner.end), set()).add(r[5])
+                described.setdefault((owner.start, owner.end), set()).add(phrase.noun)
         s0, s1 = (tokens[0].start, tokens[-1].end) if tokens else (0, 0)
         for regex, head in self._patterns:
             for m in regex.finditer(text, s0, s1):
                 a, b = m.span()
-                if any(a < r[1] and r[0] < b for r in kept) or self._covered(
+                if any(a < p.end and p.start < b for p in kept) or self._covered(
                         [x for x in found if x.kind not in self._demonym_kinds], a, b):
                     continue
-                kept.append((a, b, head, True, True, text[a:b].lower().split()[-1], False))
-        return sorted(kept, key=lambda r: r[:2])
+                kept.append(_Phrase(a, b, head, text[a:b].lower().split()[-1]))
+        return sorted(kept, key=lambda p: (p.start, p.end))
 
     @staticmethod
     def _named_head(tokens: list[_Token], i: int, found: list[RawMention]) -> bool:
@@ -293,6 +315,10 @@ class Resolver:
         if words in (["'s"], ["’s"], ["'"], ["’"]):
             return prev  # "Russia's the government" (a possessive owns what follows it)
         if words[0] in {",", "(", "—", "–"} and len(words) == 1:
+            if after is not None and after.lower in {"'s", "’s"}:
+                return None  # "In Beirut, the Shiite group's media office": a possessor refers on its own
+            if self._attribution_follows(tokens, last):
+                return None  # "… for Hamas and Hezbollah, the interior ministry said": a closing attribution
             return prev  # "Hamas, the militant group that rules Gaza"
         if words[0] in _COPULA and all(w in _LINKS or w in _COPULA for w in words):
             return prev  # "Hamas is a terrorist organization", "was no longer a movement"
@@ -300,8 +326,18 @@ class Resolver:
             return prev  # "designated Hamas as a terrorist group"
         return None
 
-    def _resolve_descriptor(self, candidate, tokens, done, found, si, described):
-        start, end, head, _definite, _framed, noun, named_head = candidate
+    def _attribution_follows(self, tokens: list[_Token], last: int) -> bool:
+        """Whether a speech verb follows the phrase within four words and no comma ("the ministry said",
+        "the ministry in Berlin said"): the phrase is the speaker of a closing attribution."""
+        for t in tokens[last + 1:last + 5]:
+            if t.lower in self._speech:
+                return True
+            if not t.text[:1].isalpha():
+                return False
+        return False
+
+    def _resolve_descriptor(self, phrase: _Phrase, tokens, done, found, si, described):
+        start, end, noun = phrase.start, phrase.end, phrase.noun
         excluded = self._contrast(tokens[si], start, found, end)
         if any(t in self._hostile for t in _ngrams(" ".join(t.lower for t in tokens[si]
                                                              if start <= t.start and t.end <= end))):
@@ -310,13 +346,15 @@ class Resolver:
         if owner is not None:  # "The movement, whose secretary-general Naim Qassem spoke, …": Hezbollah
             return owner.actor, (owner.start, owner.end)
         windows = list(self._window(done, found, si, start, back=2))
-        # Same head noun first (§8.5), then kind agreement (not for a capitalised head: same head only).
+        # Same head noun first (§8.5), then kind agreement (not for a capitalised head: same head only);
+        # either way an actor must have every registry trait among the modifiers ("the Islamist movement").
         tests = [lambda m: self._same_head(m, noun, tokens) or noun in described.get((m.start, m.end), ())]
-        if not named_head:
-            tests.append(lambda m: self.actor_kind(m.actor) in head.kinds)
+        if not phrase.named_head:
+            tests.append(lambda m: self.actor_kind(m.actor) in phrase.head.kinds)
         for test in tests:
             for mentions in windows:
-                hits = [m for m in mentions if m.actor not in excluded and test(m)]
+                hits = [m for m in mentions if m.actor not in excluded and phrase.traits <= self.actor_traits(m.actor)
+                        and test(m)]
                 if hits:
                     actors = {m.actor for m in hits}
                     if len(actors) == 1:

@@ -317,6 +317,10 @@ def evaluate(
                                                            "--resolution sets' items (repeatable; "
                                                            "labels/resolution/second_pass.jsonl): agreement of "
                                                            "the two, and the model on the items both agree on.")] = None,
+    adjudication: Annotated[list[Path] | None, typer.Option("--adjudication", help="Final labels of the items two "
+                                                            "passes disputed (labels/resolution/adjudication.jsonl): "
+                                                            "the model against the --resolution sets' labels with "
+                                                            "those items settled.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
     documents: Annotated[Path | None, typer.Option(help="Folder of <doc_id>.txt: the texts of CSV annotations.")] = None,
     fast: Annotated[bool, fast_option("fp32")] = False,
@@ -345,6 +349,8 @@ def evaluate(
         _fail("--resolution scores a model: give --model too")
     if second_pass and not resolution:
         _fail("--second-pass annotates the items of a resolution set: give the --resolution files it was made for")
+    if adjudication and not resolution:
+        _fail("--adjudication settles items of a resolution set: give the --resolution files it was made for")
     if predicted is not None and len(gold_sets) != 1:
         _fail(f"--pred needs exactly one --gold to compare with, found {len(gold_sets)}")
     predictor = resolve_predictor(model, fast) if model is not None and predicted is None else None
@@ -364,7 +370,7 @@ def evaluate(
     dse_dir = TrainingConfig.resolve_path("${STANCELENS_DATA}/dse") if splits else None
     try:
         report, kind = evaluation_report(gold_sets, names, predicted, predictor, dse, seesaw, splits, dse_dir,
-                                         list(resolution or []), list(second_pass or []))
+                                         list(resolution or []), list(second_pass or []), list(adjudication or []))
     except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
     write_report(report, out, kind)

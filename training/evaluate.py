@@ -149,7 +149,8 @@ def evaluation_report(gold_sets: Sequence[Sequence[DocumentAnnotation]], names: 
                       pred: Sequence[DocumentAnnotation] | None = None, predictor: Predictor | None = None,
                       dse: Path | None = None, seesaw: Path | None = None,
                       real_news: Sequence[str] = (), dse_dir: Path | None = None,
-                      resolution: Sequence[Path] = (), second_pass: Sequence[Path] = ()) -> tuple[dict, str]:
+                      resolution: Sequence[Path] = (), second_pass: Sequence[Path] = (),
+                      adjudication: Sequence[Path] = ()) -> tuple[dict, str]:
     """The one report behind `stancelens evaluate` and POST /v1/evaluate: (report, kind).
 
     pred given: predictions against the one gold set; predictor given: the model against gold (and
@@ -177,7 +178,7 @@ def evaluation_report(gold_sets: Sequence[Sequence[DocumentAnnotation]], names: 
         kind = "model"
     elif predictor is not None:
         report = evaluate_predictor(predictor, gold_sets[0] if gold_sets else None, dse, seesaw, real_news, dse_dir,
-                                    resolution, second_pass)
+                                    resolution, second_pass, adjudication)
         kind = "model"
     elif len(gold_sets) >= 2:
         from stancelens.training.agreement import agreement_report
@@ -236,11 +237,13 @@ def evaluate_predictor(
     dse_dir: Path | None = None,
     resolution: Sequence[Path] = (),
     second_pass: Sequence[Path] = (),
+    adjudication: Sequence[Path] = (),
 ) -> dict:
     """The model against gold (seed-style annotations), DSE in its own convention, SEESAW, the real-news
     dev/test halves of the relabelled DSE valid lines (our codebook; pairs given), and the resolution
     test set (who is meant: descriptors, pronouns, voice, speakers), with a second annotation of its items when
-    given (agreement of the two, and the system on the items where they agree)."""
+    given (agreement of the two, and the system on the items where they agree) and an adjudication of their
+    disagreements (the system against the set's labels with the disputed items settled)."""
     standard = predictor.standard
     report: dict = {"model": predictor.info.model_dump()}
     if gold:
@@ -268,14 +271,17 @@ def evaluate_predictor(
         from stancelens.training.resolution_score import read_resolution_set, score_resolution
 
         documents = [d for path in resolution for d in read_resolution_set(path)]
-        readings: list | None = [] if second_pass else None
+        readings: list | None = [] if second_pass or adjudication else None
         report["resolution"] = {"files": [str(p) for p in resolution],
                                 **score_resolution(predictor, documents, readings)}
-        if second_pass:
-            from stancelens.training.second_pass import read_second_pass, second_pass_report
+        from stancelens.training.second_pass import adjudicated_report, read_second_pass, second_pass_report
 
+        if second_pass:
             report["resolution"]["second_pass"] = {"files": [str(p) for p in second_pass],
                                                    **second_pass_report(readings or [], read_second_pass(second_pass))}
+        if adjudication:
+            report["resolution"]["adjudicated"] = {"files": [str(p) for p in adjudication],
+                                                   **adjudicated_report(readings or [], read_second_pass(adjudication))}
     report["summary"] = summary(report)
     return report
 
@@ -326,6 +332,9 @@ def summary(report: dict) -> dict:
            for key, value in _real_news_summary(report[f"real_news_{split}"]).items()},
         **{f"resolution.{side}.{key}": report["resolution"][side][key] for side in ("system", "baseline")
            for key in ("resolution_accuracy", "voice_accuracy", "speaker_accuracy") if "resolution" in report},
+        **{f"resolution.adjudicated.{key}": report["resolution"]["adjudicated"][key]
+           for key in ("resolution_accuracy", "voice_accuracy", "speaker_accuracy")
+           if "adjudicated" in report.get("resolution", {})},
         **{f"resolution.second_pass.{question}.{key}": report["resolution"]["second_pass"][question].get(key)
            for question in ("refers_to", "voice", "speaker") for key in ("alpha", "agreement", "system_on_agreed")
            if "second_pass" in report.get("resolution", {}) and key in report["resolution"]["second_pass"][question]},

@@ -1,7 +1,8 @@
 """A second annotation of a resolution set (issue #14): the same items judged again by a reader who saw only
 the codebook, checked against the first. It says how far two readers of the codebook agree (Krippendorff's
 alpha per question) and how the system does on the items where both agree, which separates the system's
-errors from the set's open readings.
+errors from the set's open readings. An adjudication of their disagreements (same format, the final label
+of each disputed item) gives the set's labels with those items settled, and the system against them.
 
 Format (JSONL, one item per line, labels/resolution/TASK.md): `doc_id`, `sentence` (0-based), `span`,
 `occurrence` (1 = first whole-word occurrence in the sentence), `question` — `refers_to` (a descriptor or
@@ -42,12 +43,13 @@ class SecondAnswer:
 
 
 def read_second_pass(paths: Sequence[Path]) -> dict[ItemKey, SecondAnswer]:
-    """Every answer of the files, keyed like ItemReading.key; errors name file, line and field."""
+    """Every answer of the files, keyed like ItemReading.key; errors name file, line and field. Reads an
+    adjudication too (labels/resolution/adjudication.jsonl: the same fields, plus both passes' labels)."""
     answers: dict[ItemKey, SecondAnswer] = {}
     for path in paths:
         path = Path(path)
         if not path.is_file():
-            raise SecondPassError(f"{path}: no such file; expected a second pass such as "
+            raise SecondPassError(f"{path}: no such file; expected a second pass or adjudication such as "
                                   "labels/resolution/second_pass.jsonl")
         for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
             if not raw.strip():
@@ -111,6 +113,43 @@ def second_pass_report(readings: Sequence[ItemReading], answers: dict[ItemKey, S
             "refers_to": _refers_to([(r, a) for r, a in answered if r.question == "refers_to"]),
             "voice": _voice([(r, a) for r, a in answered if r.question == "voice"]),
             "speaker": _speaker([(r, a) for r, a in answered if r.question == "voice"])}
+
+
+def adjudicated_report(readings: Sequence[ItemReading], decisions: dict[ItemKey, SecondAnswer]) -> dict:
+    """The system against the set's labels with every adjudicated item's final label in their place, counted
+    as score_resolution counts: resolution over every descriptor and pronoun line, voice over the framed
+    mentions the system frames too, speaker over those of them in quoted or reported voice."""
+    known = {r.key for r in readings}
+    stray = [k for k in decisions if k not in known]
+    if stray:
+        doc_id, sentence, span, _, question = stray[0]
+        raise SecondPassError(f"expected decisions on items of the resolution sets given with --resolution, found "
+                              f"{len(stray)} that they do not hold (first: {doc_id} sentence {sentence} {span!r}, "
+                              f"{question}); give the resolution files this adjudication was made for")
+    changed = 0
+    resolved: list[bool] = []
+    voices: list[bool] = []
+    speakers: list[bool] = []
+    for r in readings:
+        decision = decisions.get(r.key)
+        if r.question == "refers_to":
+            gold = decision.actor if decision is not None else r.gold
+            changed += gold != r.gold
+            resolved.append(r.system == gold)
+            continue
+        first = cast(Speech, r.gold)
+        final = (decision.voice, decision.speaker, decision.speaker_text) if decision is not None else first
+        changed += final != first
+        if r.system is None:
+            continue  # unframed by the system: outside voice and speaker accuracy, as in score_resolution
+        system = cast(Speech, r.system)
+        voices.append(system[0] == final[0])
+        if final[0] in ("quoted", "reported"):
+            speakers.append(same_speaker((final[1], final[2]), (system[1], system[2])))
+    return {"decisions": len(decisions), "labels_changed": changed,
+            "resolution_accuracy": _share(sum(resolved), len(resolved)),
+            "voice_accuracy": _share(sum(voices), len(voices)),
+            "speaker_accuracy": _share(sum(speakers), len(speakers))}
 
 
 def _share(hits: int, total: int) -> float | None:

@@ -286,7 +286,7 @@ def test_parsed_resolver_takes_subjects_from_the_parse():
     text = "Hamas fired rockets at Israel. It said more would follow."
     spans = [(s.start, s.end) for s in split_sentences(text)]
     rules = registry.find_mentions(text, spans)
-    registry._resolver = ParsedResolver(_fake_parse, registry.standard, registry._actor_kind)
+    registry._resolver = ParsedResolver(_fake_parse, registry.standard, registry._actor_kind, registry._actor_traits, registry.trait_words)
     parsed = registry.find_mentions(text, spans)
     assert [(m.text, m.actor) for m in parsed[1]] == [(m.text, m.actor) for m in rules[1]] == [("It", "hamas")]
     # the rules take the opening "Yesterday Hamas" as the subject; the fake parse says "Yesterday" (no actor),

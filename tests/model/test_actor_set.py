@@ -68,6 +68,10 @@ def test_a_batch_under_a_set_equals_single_calls(tmp_path, registry):
      "actors[0].valid_from", "expected a date"),
     ("actors:\n  - id: a\n    kind: state\n    aliases: {names: [A]}\nframing_terms: {villain: [x]}\n", 5,
      "framing_terms.villain", "framing label"),
+    ("actors:\n  - id: a\n    kind: state\n    aliases: {names: [A]}\n    traits: Islamist\n", 5,
+     "actors[0].traits", "list of descriptor modifiers"),
+    ("actors:\n  - id: a\n    kind: state\n    aliases: {names: [A]}\n    traits: [gulf, 'oil, rich']\n", 5,
+     "actors[0].traits[1]", "words joined by a space or hyphen"),
     ("actors: [\n", None, "", "syntax error"),
 ])
 def test_errors_name_file_line_and_field(tmp_path, registry, text, line, field, message):
@@ -175,3 +179,13 @@ def test_set_resolution_errors_name_the_field(tmp_path, registry, section, field
     with pytest.raises(ActorSetError, match=message) as caught:
         read_actor_set(path, registry)
     assert field in str(caught.value) and str(caught.value).startswith(f"{path}:")
+
+
+def test_a_set_brings_traits_that_choose_among_candidates(tmp_path, registry):
+    text = HOUTHIS + "    traits: [yemeni]\n"
+    predictor = Predictor(LexiconEngine()).with_registry(
+        apply_actor_set(registry, read_actor_set(write(tmp_path, text), registry), "add"))
+    [doc] = predictor.annotate([DocumentInput("d", "Israel struck the Houthis and Hezbollah on Sunday. "
+                                                   "The Yemeni group vowed revenge.")])
+    found = [(m.text, m.actor) for s in doc.sentences for m in s.mentions]
+    assert ("The Yemeni group", "houthis") in found, found

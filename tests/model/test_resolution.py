@@ -237,3 +237,54 @@ def test_female_officials_are_registry_officials(registry):
     officials = {text for actor in registry.actors.values() for text, kind in actor.aliases if kind == "official"}
     listed = set(registry.standard.resolution["female_officials"])
     assert listed and listed <= officials, sorted(listed - officials)
+
+
+def test_a_trait_among_the_modifiers_chooses_or_excludes(registry):
+    # Two armed groups, one of them Lebanese: the modifier decides (§8.1 trait agreement).
+    text = "Israeli jets struck Hezbollah and Hamas positions overnight. The Lebanese group said it would respond."
+    assert ("The Lebanese group", "hezbollah", "descriptor", "coreference") in mentions(registry, text)
+    # The only movement in the window is not Islamist: no mention, rather than the wrong actor.
+    text = "Fatah officials met in Ramallah on Monday. The Islamist movement was not invited."
+    assert not any(kind == "descriptor" for _, _, kind, _ in mentions(registry, text))
+    # A head noun can be a trait too: Israel is no kingdom.
+    text = "Saudi Arabia froze talks with Israel. The kingdom said recognition needs a Palestinian state."
+    assert ("The kingdom", "saudi_arabia", "descriptor", "coreference") in mentions(registry, text)
+    # A modifier no actor has restricts nothing: two candidates stay a tie.
+    text = "Hamas and Palestinian Islamic Jihad both claimed the attack. The powerful group said it had fired first."
+    assert not any(kind == "descriptor" for _, _, kind, _ in mentions(registry, text))
+
+
+def test_a_registry_without_traits_restricts_nothing(registry):
+    from dataclasses import replace
+
+    from stancelens.model.registry import Registry
+
+    bare = Registry(registry.version, {k: replace(a, traits=()) for k, a in registry.actors.items()},
+                    registry.exclusions, registry.contextual, registry.rules, registry.standard, registry.kinds)
+    text = "Fatah officials met in Ramallah on Monday. The Islamist movement was not invited."
+    assert ("The Islamist movement", "fatah", "descriptor", "coreference") in mentions(bare, text)
+
+
+def test_traits_are_lower_case_modifiers_of_one_word_or_more(registry):
+    words = registry.trait_words
+    assert {"islamist", "lebanese", "kingdom", "iran-backed", "central asian"} <= words
+    assert all(w == w.lower() and w.strip() == w for w in words)
+
+
+def test_a_closing_attribution_and_a_possessor_after_a_comma_are_no_apposition(registry):
+    text = "Germany banned all fundraising for Hamas and Hezbollah, the interior ministry said."
+    assert ("the interior ministry", "germany", "descriptor", "coreference") in mentions(registry, text)
+    text = ("Israeli jets struck Hamas and Hezbollah targets on Monday. "
+            "In Beirut, the Shiite group's media office said the strikes would be answered.")
+    assert ("the Shiite group", "hezbollah", "descriptor", "coreference") in mentions(registry, text)
+    # An apposition stays the name's framing term.
+    text = "Israel struck Gaza. Hamas, the militant group, said it would respond."
+    assert not any(kind == "descriptor" for _, _, kind, _ in mentions(registry, text))
+
+
+def test_a_place_in_a_based_compound_is_not_the_referent(registry):
+    text = ("Israel killed a Hamas commander in a drone strike on a Beirut suburb, and Hezbollah vowed revenge. "
+            "The Beirut-based group said its fighters were on alert.")
+    found = mentions(registry, text)
+    assert ("group", "hezbollah", "descriptor", "coreference") in found, found  # the phrase after the compound
+    assert ("Beirut", "lebanon", "metonym", None) in found

@@ -10,7 +10,12 @@ from stancelens.cli import app
 from stancelens.model.lexicon import LexiconEngine
 from stancelens.model.predictor import Predictor
 from stancelens.training.resolution_score import read_resolution_set, score_resolution
-from stancelens.training.second_pass import SecondPassError, read_second_pass, second_pass_report
+from stancelens.training.second_pass import (
+    SecondPassError,
+    adjudicated_report,
+    read_second_pass,
+    second_pass_report,
+)
 
 
 def _mention(sentence, span, actor, kind="name", **extra):
@@ -114,3 +119,41 @@ def test_the_cli_reports_the_second_pass_and_needs_the_resolution_set(tmp_path):
     summary = json.loads(result.output.strip().splitlines()[-1])
     assert summary["resolution.second_pass.refers_to.agreement"] == 1.0
     assert summary["resolution.second_pass.refers_to.system_on_agreed"] == 1.0
+
+
+def test_an_adjudication_settles_the_disputed_items_and_counts_like_the_set(tmp_path):
+    readings: list = []
+    scored = score_resolution(Predictor(LexiconEngine()), _resolution_set(tmp_path / "set.jsonl"), readings)
+    system = scored["system"]
+    # No decision: the same figures as the set's own score.
+    same = adjudicated_report(readings, {})
+    assert same["labels_changed"] == 0
+    assert [same[k] for k in ("resolution_accuracy", "voice_accuracy", "speaker_accuracy")] == [
+        system[k] for k in ("resolution_accuracy", "voice_accuracy", "speaker_accuracy")]
+    # The adjudicator resolves the line the set left unresolvable, and names another speaker: the system,
+    # which leaves the line unlinked and says israel, is now wrong on both.
+    decisions = _answers(tmp_path / "adjudication.jsonl", [
+        {**_item("d1", 1, "The group", "refers_to", actor="hamas"), "first": {"actor": None},
+         "second": {"actor": "hamas"}, "choice": "second", "ruling": "§8.5 nearest sentence"},
+        _item("d2", 0, "Hamas", "voice", voice="quoted", speaker="russia", speaker_text=None)])
+    report = adjudicated_report(readings, read_second_pass([decisions]))
+    assert report["decisions"] == 2 and report["labels_changed"] == 2
+    assert report["resolution_accuracy"] == round(system["resolution_accuracy"] - 0.5, 4)
+    assert report["voice_accuracy"] == system["voice_accuracy"] and report["speaker_accuracy"] == 0.0
+    stray = read_second_pass([_answers(tmp_path / "stray.jsonl", [_item("zz", 0, "it", "refers_to", actor=None)])])
+    with pytest.raises(SecondPassError, match=r"give the resolution files this adjudication was made for"):
+        adjudicated_report(readings, stray)
+
+
+def test_the_cli_reports_the_adjudicated_figures(tmp_path):
+    _resolution_set(tmp_path / "set.jsonl")
+    decisions = _answers(tmp_path / "adjudication.jsonl", [_item("d1", 1, "The group", "refers_to", actor="hamas")])
+    result = CliRunner().invoke(app, ["evaluate", "--model", "lexicon", "--adjudication", str(decisions),
+                                      "--out", str(tmp_path / "r")])
+    assert result.exit_code != 0 and "give the --resolution files it was made for" in result.output
+    result = CliRunner().invoke(app, ["evaluate", "--model", "lexicon", "--resolution", str(tmp_path / "set.jsonl"),
+                                      "--adjudication", str(decisions), "--out", str(tmp_path / "r"), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert summary["resolution.adjudicated.resolution_accuracy"] == 0.5
+    assert summary["resolution.system.resolution_accuracy"] == 1.0
