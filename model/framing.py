@@ -21,6 +21,10 @@ _COPULA = {"is", "was", "are", "were", "be", "been", "being", "remains", "remain
 _QUOTE_CHARS = "\"“”«»"
 # Speech verbs whose object is the author's wording ("urged the militant group to …").
 _DIRECTIVES = {"urged", "urges", "urge", "urging"}
+# Speech verbs whose object is the addressee, not a word of the speaker's ("He told the movement's envoys
+# that …", "warned the group that …"): a term in that object is the author's (§8.5, like directives).
+_ADDRESSED = {"told", "tells", "tell", "telling", "warned", "warns", "warn", "warning", "assured", "assures",
+              "informed", "informs", "reminded", "reminds"}
 # Words that open a clause of their own before a speech verb (no closing attribution then).
 _CONJUNCTIONS = {"while", "whereas", "and", "but", "although", "though", "as", "because", "when", "after", "since"}
 # Speech verbs that take an object and so never close an attribution ("X, which won, denounced the raids").
@@ -88,6 +92,7 @@ class LexiconFramer:
         self._naming = {v.lower() for v in standard.naming_verbs}
         self._titles = {str(t).lower() for t in (standard.resolution or {}).get("person_titles", [])}
         self._private = {str(t).lower() for t in (standard.resolution or {}).get("private_speakers", [])}
+        self.private_speakers = frozenset(self._private)  # words for people who speak for no actor
         self._speech = {v.lower() for v in standard.speech_verbs}
         self._evaluation = {v.lower() for v in standard.evaluation_verbs}
         self._negation = {v.lower() for v in standard.negation_cues}
@@ -286,7 +291,14 @@ class LexiconFramer:
         if evaluation is not None:  # "Hamas condemned the decision as a gift to the occupation"
             speaker, text = self._subject_before(view, evaluation, mention)
             return "reported", speaker, text, "evaluation"
+        governing = self._naming_in_clause(view, t_first)
+        if governing is not None:  # "Hamas called the decision a blatant bias toward the Zionist occupation"
+            speaker, text = self._subject_before(view, governing, mention)
+            return "reported", speaker, text, "naming"
         for verb in reversed(self._speech_tokens(base)):
+            if verb < m_first and tokens[verb][2].lower() in _ADDRESSED and all(
+                    t[2].lower() in _ARTICLES for t in tokens[verb + 1:m_first]):
+                continue  # the addressee of "told", "warned": the author's words for them
             if verb < t_first and not any(t[2].lower() in _DIRECTIVES for t in base.tokens[verb:t_first]):
                 # "X said (that) …", "saying …", "according to X, …"; a naming verb nearer the term governs
                 # it ("They vowed …, and Islamic Jihad's spokesman called the raid a crime of …")
@@ -305,6 +317,21 @@ class LexiconFramer:
                 speaker, text = self._verb_speaker(view, verb, mention)
                 return "reported", speaker, text, "speech"
         return "author", None, None, None
+
+    def _naming_in_clause(self, view: _SentenceView, t_first: int) -> int | None:
+        """A naming verb that governs a term further into its second object, in the same clause and outside
+        quotation marks ("X called the decision a blatant bias toward the occupation"): its token index."""
+        tokens = view.base.tokens
+        for k in range(t_first - 1, max(-1, t_first - 12), -1):
+            word = tokens[k][2].lower()
+            if word in _BREAKS or word in {".", "?", "!", "for", "to"} or view.base.inside_quote(tokens[k][0]):
+                return None
+            if word in self._naming and " " not in word:
+                after = tokens[k + 1][2].lower() if k + 1 < len(tokens) else ""
+                if after in {"for", "on", "off", "up", "in"}:
+                    return None  # "called for", "called on": no naming
+                return k
+        return None
 
     def _own_subject(self, view: _SentenceView, verb: int, naming: int) -> bool:
         """Whether a naming verb after a speech verb has a subject of its own: a mention that opens a clause

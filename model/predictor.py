@@ -249,7 +249,8 @@ class Predictor:
         for si, row in enumerate(decisions):
             for mi, d in enumerate(row):
                 if d.voice != "author" and d.speaker is None and d.speaker_text:
-                    actor = _titled_speaker(text, sentences[max(0, si - 2):si + 1], d.speaker_text)
+                    actor = _titled_speaker(text, sentences[max(0, si - 2):si + 1], d.speaker_text,
+                                            self.framer.private_speakers)
                     if actor is not None:  # "the home secretary told Parliament" after "Britain's home secretary"
                         row[mi] = dataclasses.replace(d, speaker=actor, speaker_text=None)
         for si, mi in missing:
@@ -261,12 +262,14 @@ class Predictor:
                 decisions[si][mi] = dataclasses.replace(d, speaker=found[0], speaker_text=found[1])
 
 
-def _titled_speaker(text: str, sentences: Sequence[SentenceCandidates], speaker_text: str) -> str | None:
+def _titled_speaker(text: str, sentences: Sequence[SentenceCandidates], speaker_text: str,
+                    private: frozenset[str] = frozenset()) -> str | None:
     """The actor of an earlier "<mention>'s <title>", "<mention> <title>" or "<title> <official>" whose
     title is the last word of a speaker's own words ("the home secretary" after "Britain's home
-    secretary", "the king" after "King Abdullah II"), if exactly one."""
+    secretary", "the king" after "King Abdullah II"), if exactly one. A word for people who do not speak
+    for an actor ("the expert" after "a UN human rights expert") refers back to no actor."""
     words = speaker_text.lower().split()
-    if not words or words[0] not in {"the", "this"}:
+    if not words or words[0] not in {"the", "this"} or words[-1] in private:
         return None
     title = words[-1]
     found = set()

@@ -49,7 +49,7 @@ def test_documents_are_well_formed_and_large_enough(name):
         assert speakers >= 150
 
 
-DEV = ("dev.jsonl", "dev2.jsonl", "dev3.jsonl", "dev4.jsonl", "dev5.jsonl", "dev6.draft.jsonl", "dev7.jsonl")
+DEV = ("dev.jsonl", "dev2.jsonl", "dev3.jsonl", "dev4.jsonl", "dev5.jsonl", "dev6.draft.jsonl", "dev7.jsonl", "dev8.jsonl")
 
 
 @pytest.mark.parametrize("name", DEV)

@@ -288,3 +288,29 @@ def test_a_place_in_a_based_compound_is_not_the_referent(registry):
     found = mentions(registry, text)
     assert ("group", "hezbollah", "descriptor", "coreference") in found, found  # the phrase after the compound
     assert ("Beirut", "lebanon", "metonym", None) in found
+
+
+def test_the_addressee_of_told_or_warned_is_the_authors_word(predictor):
+    doc = annotate(predictor, "Russian Foreign Minister Sergei Lavrov received a Hamas delegation in Moscow. "
+                              "He told the militant group's envoys that Moscow wanted a ceasefire.")
+    assert voiced(doc, "the militant group") == ("author", None)
+    # what is told stays the speaker's word
+    doc = annotate(predictor, "Hamas fired rockets at Ashkelon. Israel's ambassador told reporters that the terrorist "
+                              "group must be destroyed.")
+    assert voiced(doc, "the terrorist group")[0] == "reported"
+
+
+def test_a_naming_verb_governs_a_term_deeper_in_its_object(predictor):
+    doc = annotate(predictor, "Britain banned the group on Friday. Hamas called the decision a blatant bias "
+                              "toward the Zionist occupation and urged London to reverse it.")
+    assert voiced(doc, "the Zionist occupation") == ("reported", "hamas")
+    # "called for" names nothing
+    doc = annotate(predictor, "Hamas called for an end to the Zionist occupation of Palestinian land.")
+    assert voiced(doc, "the Zionist occupation")[0] == "author"
+
+
+def test_a_title_for_people_who_speak_for_no_actor_does_not_refer_back(predictor):
+    doc = annotate(predictor, 'A UN human rights expert accused Israel of collective punishment on Monday. '
+                              '"The occupation is using starvation as a weapon," the expert told reporters.')
+    framing = framed(doc, "The occupation")
+    assert (framing.voice, framing.speaker, framing.speaker_text) == ("quoted", None, "the expert")
