@@ -314,3 +314,12 @@ def test_a_title_for_people_who_speak_for_no_actor_does_not_refer_back(predictor
                               '"The occupation is using starvation as a weapon," the expert told reporters.')
     framing = framed(doc, "The occupation")
     assert (framing.voice, framing.speaker, framing.speaker_text) == ("quoted", None, "the expert")
+
+
+def test_the_resistance_is_an_armed_groups_descriptor(registry):
+    text = ("Israeli strikes killed three Hezbollah commanders last week. "
+            "The group's deputy leader said the resistance was stronger than ever.")
+    assert ("the resistance", "hezbollah", "descriptor", "coreference") in mentions(registry, text)
+    # two armed groups, no cue: never guessed
+    text = "Hamas and Palestinian Islamic Jihad fired rockets at Ashkelon. Residents said the resistance had warned them."
+    assert not any(m[0] == "the resistance" for m in mentions(registry, text))
