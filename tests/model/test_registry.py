@@ -15,6 +15,12 @@ def test_longest_alias_possessive_and_demonym(registry):
     assert not any(t == "Palestinian" for t, _, _ in got)
 
 
+def test_translated_names_are_names(registry):
+    # "The Party of God" is Hezbollah's name in English, like "Islamic Resistance Movement" for Hamas
+    got = found(registry, "The Party of God rejected the plan, as did the Islamic Resistance Movement.")
+    assert ("Party of God", "hezbollah", "name") in got and ("Islamic Resistance Movement", "hamas", "name") in got
+
+
 def test_case_and_word_boundaries(registry):
     got = found(registry, "Let us talk, said the US envoy; anti-Israel protests grew in Hamas-led Gaza.")
     actors = [a for _, a, _ in got]
