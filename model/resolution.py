@@ -353,7 +353,8 @@ class Resolver:
             tests.append(lambda m: self.actor_kind(m.actor) in phrase.head.kinds)
         for test in tests:
             for mentions in windows:
-                hits = [m for m in mentions if m.actor not in excluded and phrase.traits <= self.actor_traits(m.actor)
+                hits = [m for m in mentions if m.actor not in excluded
+                        and (not phrase.traits or phrase.traits <= self.actor_traits(m.actor))
                         and test(m)]
                 if hits:
                     actors = {m.actor for m in hits}

@@ -101,13 +101,7 @@ def _answer(item: object, where: str) -> tuple[ItemKey, SecondAnswer]:
 
 def second_pass_report(readings: Sequence[ItemReading], answers: dict[ItemKey, SecondAnswer]) -> dict:
     """Agreement of the first annotation (the set) with the second, and the system on the agreed items."""
-    known = {r.key for r in readings}
-    stray = [k for k in answers if k not in known]
-    if stray:
-        doc_id, sentence, span, _, question = stray[0]
-        raise SecondPassError(f"expected answers to items of the resolution sets given with --resolution, found "
-                              f"{len(stray)} that they do not hold (first: {doc_id} sentence {sentence} {span!r}, "
-                              f"{question}); give the resolution files this second pass was made for")
+    _refuse_strays(readings, answers, "answers to", "second pass")
     answered = [(r, answers[r.key]) for r in readings if r.key in answers]
     return {"answered": len(answered), "unanswered": len(readings) - len(answered),
             "refers_to": _refers_to([(r, a) for r, a in answered if r.question == "refers_to"]),
@@ -119,13 +113,7 @@ def adjudicated_report(readings: Sequence[ItemReading], decisions: dict[ItemKey,
     """The system against the set's labels with every adjudicated item's final label in their place, counted
     as score_resolution counts: resolution over every descriptor and pronoun line, voice over the framed
     mentions the system frames too, speaker over those of them in quoted or reported voice."""
-    known = {r.key for r in readings}
-    stray = [k for k in decisions if k not in known]
-    if stray:
-        doc_id, sentence, span, _, question = stray[0]
-        raise SecondPassError(f"expected decisions on items of the resolution sets given with --resolution, found "
-                              f"{len(stray)} that they do not hold (first: {doc_id} sentence {sentence} {span!r}, "
-                              f"{question}); give the resolution files this adjudication was made for")
+    _refuse_strays(readings, decisions, "decisions on", "adjudication")
     changed = 0
     resolved: list[bool] = []
     voices: list[bool] = []
@@ -150,6 +138,18 @@ def adjudicated_report(readings: Sequence[ItemReading], decisions: dict[ItemKey,
             "resolution_accuracy": _share(sum(resolved), len(resolved)),
             "voice_accuracy": _share(sum(voices), len(voices)),
             "speaker_accuracy": _share(sum(speakers), len(speakers))}
+
+
+def _refuse_strays(readings: Sequence[ItemReading], answers: dict[ItemKey, SecondAnswer], what: str,
+                   source: str) -> None:
+    """An answer to an item the scored sets do not hold means the wrong files were given together."""
+    known = {r.key for r in readings}
+    stray = [k for k in answers if k not in known]
+    if stray:
+        doc_id, sentence, span, _, question = stray[0]
+        raise SecondPassError(f"expected {what} items of the resolution sets given with --resolution, found "
+                              f"{len(stray)} that they do not hold (first: {doc_id} sentence {sentence} {span!r}, "
+                              f"{question}); give the resolution files this {source} was made for")
 
 
 def _share(hits: int, total: int) -> float | None:

@@ -91,6 +91,22 @@ def test_the_scorer_counts_a_guess_as_an_error_and_locates_bad_lines(tmp_path):
         read_resolution_set(path)
 
 
+def _frozen_items() -> dict:
+    """Every scored item of the frozen files (a descriptor or pronoun line, a framed mention), keyed like a
+    second-pass answer, with its mention."""
+    items = {}
+    for name in sorted(FROZEN):
+        for line in (FOLDER / name).read_text(encoding="utf-8").splitlines():
+            doc = json.loads(line)
+            for m in doc["mentions"]:
+                key = (doc["doc_id"], m["sentence"], m["span"], m["occurrence"])
+                if m["kind"] in ("descriptor", "pronoun"):
+                    items[(*key, "refers_to")] = m
+                if m["framing"] != "none" and m["actor"] is not None:
+                    items[(*key, "voice")] = m
+    return items
+
+
 def test_the_second_pass_answers_every_item_of_the_frozen_set_once():
     """labels/resolution/second_pass.jsonl (a blind second annotation) covers the frozen set item for item, with
     registry actors only, so its agreement figures are over the whole set."""
@@ -98,17 +114,7 @@ def test_the_second_pass_answers_every_item_of_the_frozen_set_once():
 
     answers = read_second_pass([FOLDER / "second_pass.jsonl"])
     actors = set(default_registry().actors)
-    expected = set()
-    for name in sorted(FROZEN):
-        for line in (FOLDER / name).read_text(encoding="utf-8").splitlines():
-            doc = json.loads(line)
-            for m in doc["mentions"]:
-                key = (doc["doc_id"], m["sentence"], m["span"], m["occurrence"])
-                if m["kind"] in ("descriptor", "pronoun"):
-                    expected.add((*key, "refers_to"))
-                if m["framing"] != "none" and m["actor"] is not None:
-                    expected.add((*key, "voice"))
-    assert set(answers) == expected
+    assert set(answers) == set(_frozen_items())
     assert all(a.actor is None or a.actor in actors for a in answers.values())
     assert all(a.speaker is None or a.speaker in actors for a in answers.values())
 
@@ -128,16 +134,7 @@ def test_the_adjudication_settles_exactly_the_items_the_passes_disputed():
     for line in (FOLDER / "second_pass.jsonl").read_text(encoding="utf-8").splitlines():
         item = json.loads(line)
         second[(item["doc_id"], item["sentence"], item["span"], item["occurrence"], item["question"])] = item
-    first = {}
-    for name in sorted(FROZEN):
-        for line in (FOLDER / name).read_text(encoding="utf-8").splitlines():
-            doc = json.loads(line)
-            for m in doc["mentions"]:
-                key = (doc["doc_id"], m["sentence"], m["span"], m["occurrence"])
-                if m["kind"] in ("descriptor", "pronoun"):
-                    first[(*key, "refers_to")] = m
-                if m["framing"] != "none" and m["actor"] is not None:
-                    first[(*key, "voice")] = m
+    first = _frozen_items()
     disputed = {k for k, a in second.items() if _labels(a, k[4]) != _labels(first[k], k[4])
                 and not (k[4] == "voice" and a["voice"] == first[k]["voice"] == "author")}
     decisions = [json.loads(line) for line in (FOLDER / "adjudication.jsonl").read_text(encoding="utf-8").splitlines()]
