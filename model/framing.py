@@ -46,6 +46,13 @@ _TRAILING = {"also", "later", "again", "then", "has", "had", "have", "was", "wer
 # Tokens that end the clause of an evaluation verb's "as" phrase.
 _CLAUSE_ENDS = {";", ":", ".", "while", "whereas", "but", "although", "though", "—", "–", "(", ")"}
 # Tokens that end a speaker's noun phrase.
+_AUXILIARIES = {"is", "are", "was", "were", "be", "been", "am", "'s", "’s"}
+_ADVERBS = {"already", "now", "also", "still", "again", "not", "increasingly", "openly", "even"}
+# Possessive determiners: "his mandate" opens a clause, but its subject is the mandate, not the owner.
+_POSSESSIVE_PRONOUNS = {"his", "its", "their", "her"}
+# A word after a private-speaker word that makes the pair the actor's own office ("media office").
+_OWN_OFFICE = {"office", "offices", "department", "service", "bureau", "arm", "wing", "unit", "centre", "center",
+               "adviser", "advisor", "officer", "spokesman", "spokeswoman", "spokesperson"}
 _BREAKS = {",", ";", ":", "\"", "“", "”", "«", "»", "(", ")", "—", "–", "that", "and", "but", "who", "which"}
 
 
@@ -451,7 +458,7 @@ class LexiconFramer:
         tokens = view.base.tokens
         if verb <= 0:
             return None, None
-        if tokens[verb][2].lower().endswith("ing"):
+        if tokens[verb][2].lower().endswith("ing") and not self._progressive(view.base, verb):
             finite = [v for v in self._speech_tokens(view.base) if v < verb and not tokens[v][2].lower().endswith("ing")]
             if tokens[0][2] in _QUOTE_CHARS and finite:
                 return self._verb_speaker(view, finite[0], mention)  # '"…," the mission said, calling Washington …'
@@ -469,13 +476,22 @@ class LexiconFramer:
             # The nearest mention that opens a clause (its subject), not the object of an earlier verb:
             # "Erdogan accused Israel of genocide and described Hamas as …" -> Erdogan.
             for m in reversed(candidates):
-                if self._opens_clause(view, m):
+                if self._opens_clause(view, m) and m.text.lower() not in _POSSESSIVE_PRONOUNS:
                     return m.actor, None
             return candidates[-1].actor, None
         start = verb  # no mention: the speaker's own words ("An international law professor described …")
         while start > 0 and verb - start < 10 and tokens[start - 1][2] not in _BREAKS:
             start -= 1
         return self._noun_phrase(view, start, verb, mention)
+
+    @staticmethod
+    def _progressive(base: _Sentence, verb: int) -> bool:
+        """Whether an -ing verb is finite after an auxiliary ("its allies are already calling …"), not a
+        participle whose subject is the sentence's ("…, saying …")."""
+        k = verb - 1
+        while k >= 0 and (base.tokens[k][2].lower() in _ADVERBS or base.tokens[k][2].lower().endswith("ly")):
+            k -= 1
+        return k >= 0 and base.tokens[k][2].lower() in _AUXILIARIES
 
     @staticmethod
     def _opens_clause(view: _SentenceView, m: RawMention) -> bool:
@@ -492,12 +508,14 @@ class LexiconFramer:
         tokens = view.base.tokens
         i = view.base.token_index(m.end - 1)
         k = i + 1
-        if m.kind != "demonym":
+        if m.kind != "demonym" and m.text.lower() not in _POSSESSIVE_PRONOUNS:  # "its allies online"
             rest = view.base.text[m.end:tokens[i][1]] if i < len(tokens) else ""
             if rest not in {"'s", "'"}:  # "Tehran's" is one token; "Tehran’s" three
                 if rest or k >= len(tokens) or tokens[k][2] != "’":
                     return False
                 k += 2 if k + 1 < len(tokens) and tokens[k + 1][2] == "s" else 1
+        if k + 1 < len(tokens) and tokens[k + 1][2].lower() in _OWN_OFFICE:
+            return False  # "the group's media office", "Israel's press service": the actor's own office
         return k < len(tokens) and tokens[k][2].lower() in self._private
 
     @staticmethod

@@ -323,3 +323,20 @@ def test_the_resistance_is_an_armed_groups_descriptor(registry):
     # two armed groups, no cue: never guessed
     text = "Hamas and Palestinian Islamic Jihad fired rockets at Ashkelon. Residents said the resistance had warned them."
     assert not any(m[0] == "the resistance" for m in mentions(registry, text))
+
+
+def test_an_owner_is_no_speaker_where_its_possession_is(predictor):
+    # "his mandate" opens the clause, but its subject is the mandate: the speaker stays Hamas.
+    doc = annotate(predictor, "Mahmoud Abbas said he would not accept any Hamas role in Gaza. Hamas responded that "
+                              "his mandate had expired and accused Fatah of serving the Israeli occupation.")
+    assert voiced(doc, "Israeli") == ("reported", "hamas")
+    # An actor's allies through a possessive pronoun are not the actor, and a progressive verb is finite.
+    doc = annotate(predictor, "Tehran has not commented, but its allies online are already calling the raid "
+                              "an act of the Zionist occupation.")
+    occupation = framed(doc, "the Zionist occupation")
+    assert (occupation.voice, occupation.speaker) == ("reported", None)
+    assert occupation.speaker_text is not None and "allies" in occupation.speaker_text
+    # "media office" is the actor's own office, unlike "Israeli media".
+    doc = annotate(predictor, "Germany banned fundraising for Hezbollah on Thursday. In Beirut, the group's media "
+                              "office dismissed the ban as a gift to the Zionist regime.")
+    assert voiced(doc, "the Zionist regime") == ("reported", "hezbollah")
