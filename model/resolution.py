@@ -52,6 +52,12 @@ _PLEONASTIC_AFTER_IT = {
 _OTHER_THAN = {"backed", "allied", "aligned", "sponsored", "funded", "linked", "affiliated", "supported", "armed",
                "financed", "trained", "inspired", "friendly", "leaning", "based"}  # "the Beirut-based group"
 # Framing categories no actor uses for itself (§8.5: a speaker is not the referent of its own such term).
+# Words before a plural head that make it no bare plural: determiners, quantifiers, possessives.
+_NOT_BARE = {"of", "the", "a", "an", "this", "that", "these", "those", "its", "their", "his", "her", "our", "your",
+             "my", "some", "many", "several", "other", "such", "all", "both", "few", "more", "most", "no",
+             "any", "each", "every", "own"}
+# Plural heads that are framing words of their own (not "fighters", "gunmen": people, not a label).
+_BARE_HEADS = {"terrorists", "militants", "extremists", "jihadists", "radicals"}
 _HOSTILE = ("terrorist", "militant", "extremist", "regime", "occupier")
 _ORDINALS = {"first", "second", "third", "fourth", "fifth", "sixth", "latest", "last", "only", "same", "next"}
 _CLAUSE_OPENERS = {",", ";", ":", "and", "but", "that", "whose", "which", "who", "while", "as", '"', "“", "the",
@@ -247,6 +253,7 @@ class Resolver:
             # "the Islamist movement", "the Iran-backed group": modifiers the registry lists as traits
             traits = frozenset(t for t in _ngrams(modifiers) if t in self._trait_words)
             result.append((_Phrase(start, end, head, tokens[j].lower, named_head, traits), k, j))
+        result.extend(self._bare_plurals(tokens, found, result))
         # A phrase in apposition to, or predicated of, a name or another descriptor is its framing term:
         # "saying the group was a liberation movement".
         phrases = [RawMention(p.start, p.end, "", "", "descriptor", si) for p, _, _ in result]
@@ -267,6 +274,25 @@ class Resolver:
                     continue
                 kept.append(_Phrase(a, b, head, text[a:b].lower().split()[-1]))
         return sorted(kept, key=lambda p: (p.start, p.end))
+
+    def _bare_plurals(self, tokens: list[_Token], found: list[RawMention], phrases: list) -> list:
+        """Hostile plural heads with no determiner ("a reward for terrorists", "legitimising terrorists who
+        …"): indefinite descriptors that carry their framing term (§8.5), so they resolve like any other.
+        Only after a lower-case word that is neither a determiner nor a modifier the sentence names
+        ("Hamas terrorists", "Russian terrorists" and "its fighters" stay as they are)."""
+        out = []
+        for k in range(1, len(tokens)):
+            token, before = tokens[k], tokens[k - 1]
+            head = self._head_of.get(token.lower)
+            if head is None or not head.plural or token.lower not in _BARE_HEADS or not token.text.islower():
+                continue
+            if not before.text.isalpha() or not before.text.islower() or before.lower in _NOT_BARE:
+                continue
+            if any(p.start <= token.start < p.end for p, _, _ in phrases) or any(
+                    m.start < token.end and before.start < m.end for m in found):
+                continue
+            out.append((_Phrase(token.start, token.end, head, token.lower, False, frozenset()), k, k))
+        return out
 
     @staticmethod
     def _named_head(tokens: list[_Token], i: int, found: list[RawMention]) -> bool:

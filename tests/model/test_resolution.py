@@ -340,3 +340,15 @@ def test_an_owner_is_no_speaker_where_its_possession_is(predictor):
     doc = annotate(predictor, "Germany banned fundraising for Hezbollah on Thursday. In Beirut, the group's media "
                               "office dismissed the ban as a gift to the Zionist regime.")
     assert voiced(doc, "the Zionist regime") == ("reported", "hezbollah")
+
+
+def test_a_bare_plural_label_is_an_indefinite_descriptor(registry, predictor):
+    text = ("Egypt's president received Hamas leader Ismail Haniyeh in Cairo on Wednesday. "
+            "Israeli officials said the meeting was a reward for terrorists.")
+    assert ("terrorists", "hamas", "descriptor", "coreference") in mentions(registry, text)
+    assert voiced(annotate(predictor, text), "terrorists") == ("reported", "israel")
+    # two armed groups and no cue: never guessed; people and "of" phrases are no label
+    text = "Hamas and Hezbollah fired rockets on Monday. Israel vowed to hunt down terrorists."
+    assert not any(m[0] == "terrorists" for m in mentions(registry, text))
+    text = "Hamas fired rockets on Monday. Fatah called the Israeli cabinet a government of extremists."
+    assert not any(m[0] == "extremists" for m in mentions(registry, text))
