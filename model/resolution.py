@@ -24,7 +24,7 @@ The rules are plain token rules over the project's own sentences and tokens: no 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from stancelens.model.labelset import LabelStandard
@@ -367,7 +367,7 @@ class Resolver:
         excluded = self._contrast(tokens[si], start, found, end)
         if any(t in self._hostile for t in _ngrams(" ".join(t.lower for t in tokens[si]
                                                              if start <= t.start and t.end <= end))):
-            excluded |= self._speakers(tokens[si], start, end, found)
+            excluded |= self._speakers(tokens[si], start, end, found, done[max(0, si - 2):si])
         owner = self._whose(tokens[si], end, found)
         if owner is not None:  # "The movement, whose secretary-general Naim Qassem spoke, …": Hezbollah
             return owner.actor, (owner.start, owner.end)
@@ -434,10 +434,13 @@ class Resolver:
         limit = after[min(k + 4, len(after) - 1)].end
         return next((m for m in found if after[k].end <= m.start and m.end <= limit), None)
 
-    def _speakers(self, tokens: list[_Token], start: int, end: int, found: list[RawMention]) -> set[str]:
+    def _speakers(self, tokens: list[_Token], start: int, end: int, found: list[RawMention],
+                  earlier: Sequence[list[RawMention]] = ()) -> set[str]:
         """Who speaks the words a descriptor stands in: the mention just before a speech or naming verb
         that precedes it ("He called the attack proof that the terrorist state …") or the speaker of a
-        closing attribution after it ("The regime funds terror, Israel's foreign ministry replied")."""
+        closing attribution after it ("The regime funds terror, Israel's foreign ministry replied"; with
+        "he"/"she" there, the official of the nearest earlier sentence that names exactly one actor's:
+        '"That regime is an empire of evil," he added' after 'Herzog said')."""
         speakers: set[str] = set()
         verbs = [t for t in tokens if t.lower in self._speech or t.lower in self._naming]
         governing = [t for t in verbs if t.end <= start][-1:]  # the nearest verb before governs the words
@@ -448,6 +451,14 @@ class Resolver:
                 speakers.add(before[-1].actor)
         for t in [t for t in verbs if t.start >= end][:1]:
             between = [m for m in found if m.start >= end and m.end <= t.start]
+            lead = [x for x in tokens if end <= x.start and x.end <= t.start]
+            if not between and [x.lower for x in lead[-2:]] in ([",", "he"], [",", "she"], ['"', "he"],
+                                                                ['"', "she"], ["”", "he"], ["”", "she"]):
+                for mentions in reversed(earlier):
+                    officials = {m.actor for m in mentions if m.kind == "official"}
+                    if officials:
+                        speakers |= officials if len(officials) == 1 else set()
+                        break
             if not between:
                 continue
             gap = [x for x in tokens if between[-1].end <= x.start and x.end <= t.start]

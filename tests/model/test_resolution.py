@@ -352,3 +352,12 @@ def test_a_bare_plural_label_is_an_indefinite_descriptor(registry, predictor):
     assert not any(m[0] == "terrorists" for m in mentions(registry, text))
     text = "Hamas fired rockets on Monday. Fatah called the Israeli cabinet a government of extremists."
     assert not any(m[0] == "extremists" for m in mentions(registry, text))
+
+
+def test_a_pronoun_speaker_after_a_quote_is_not_what_the_quote_calls_a_regime(registry):
+    text = ('"Iran has shown its true face to the whole world," Herzog said. '
+            '"That regime is an empire of evil," he added.')
+    assert ("That regime", "iran", "descriptor", "coreference") in mentions(registry, text)
+    # two earlier officials of different actors: the speaker is unknown, so no actor is excluded
+    text = ('Herzog met Putin in Moscow. "That regime is an empire of evil," he added.')
+    assert not any(m[0] == "That regime" for m in mentions(registry, text))
