@@ -435,7 +435,9 @@ class LexiconFramer:
         speaker, text = self._noun_phrase(view, start, verb, mention)
         # '…," said Peskov' (not "…, saying Moscow was …": a participle's subject is the sentence's)
         inverted = (start == verb and verb > 0 and tokens[verb - 1][2] in {",", '"', "”", "»", "—"}
-                    and tokens[verb][2].lower() in _INVERTIBLE)
+                    and tokens[verb][2].lower() in _INVERTIBLE
+                    and mention.start < tokens[verb][0])  # the words come first: after the verb is content
+        # ("An Israeli official, speaking on condition of anonymity, said Hezbollah terrorists …")
         if inverted and verb + 1 < len(tokens) and tokens[verb + 1][2].islower() \
                 and tokens[verb + 1][2] not in {"the", "a", "an"} and not view.covered(tokens[verb + 1][0], ()):
             inverted = False  # "Its leader, Naim Qassem, said in a speech …": no speaker follows the verb

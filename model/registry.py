@@ -25,6 +25,25 @@ _ALIAS_GROUPS = {
     "institutions": "institution",
 }
 _WORD = r"[\w]"
+# A capitalised word right after a one-word official's name: the name is part of another person's
+# ("Abbas Araghchi"), not the registry official.
+_ANOTHER_NAME = re.compile(
+    r" (?!(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|January|February|March|April|May|June|"
+    r"July|August|September|October|November|December)\b)[A-Z][a-z]")
+
+
+def _line_around(text: str, start: int, end: int) -> str:
+    stop = text.find("\n", end)
+    return text[text.rfind("\n", 0, start) + 1:stop if stop >= 0 else len(text)]
+
+
+def _title_case(line: str) -> bool:
+    """Whether a line is a headline: no closing full stop, and its longer words nearly all capitalised
+    ("Putin Emphasizes Support for Abbas")."""
+    if line.rstrip().endswith((".", "?", "!", '"', "”")):
+        return False
+    words = [w for w in re.findall(r"[A-Za-z]+", line) if len(w) > 3]
+    return bool(words) and sum(w[0].isupper() for w in words) >= 0.8 * len(words)
 
 
 @dataclass(frozen=True)
@@ -178,6 +197,9 @@ class Registry:
                     continue
                 alias = m.group()
                 target, kind = self._alias_index.get(alias) or self._alias_index["t" + alias[1:]]
+                if kind == "official" and " " not in alias and _ANOTHER_NAME.match(text, b) \
+                        and not _title_case(_line_around(text, a, b)):
+                    continue  # "Abbas Araghchi", "Abbas Kamel": one word of another person's name
                 aliases.append(RawMention(a, b, alias, target, kind, si))
             # A descriptor outranks any alias inside it ("the Palestinian organization"); its
             # antecedent may be named earlier in the same sentence.

@@ -38,6 +38,15 @@ def test_abbas_rule_depends_on_fatah_in_sentence(registry):
     assert ("Abbas", "fatah", "official") in found(registry, "Abbas chaired a meeting of Fatah.")
 
 
+def test_one_word_of_another_persons_name_is_no_official(registry):
+    got = found(registry, "Iranian Foreign Minister Abbas Araghchi met Putin Tuesday in Moscow.")
+    assert not any(t == "Abbas" for t, _, _ in got)
+    assert ("Putin", "russia", "official") in got  # a weekday is no surname
+    # a headline capitalises every word: the official stays
+    text = "Putin Emphasizes Support for Abbas"
+    assert ("Putin", "russia", "official") in found(registry, text)
+
+
 def test_contextual_foreign_ministry_resolves_to_main_state(registry):
     text = "Putin met Abbas. Russia and Russia again. The Foreign Ministry said so."
     sentences = [(0, 16), (17, 40), (41, len(text))]

@@ -361,3 +361,12 @@ def test_a_pronoun_speaker_after_a_quote_is_not_what_the_quote_calls_a_regime(re
     # two earlier officials of different actors: the speaker is unknown, so no actor is excluded
     text = ('Herzog met Putin in Moscow. "That regime is an empire of evil," he added.')
     assert not any(m[0] == "That regime" for m in mentions(registry, text))
+
+
+def test_words_after_a_speech_verb_are_content_not_an_inverted_speaker(predictor):
+    doc = annotate(predictor, "An Israeli official, speaking on condition of anonymity, said Hezbollah terrorists "
+                              "had fired the rockets.")
+    assert voiced(doc, "Hezbollah") == ("reported", "israel")
+    # the inverted attribution still names its speaker when the words come first
+    doc = annotate(predictor, '"The Zionist regime will pay," said Iranian Foreign Minister Abbas Araghchi.')
+    assert voiced(doc, "The Zionist regime") == ("quoted", "iran")
