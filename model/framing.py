@@ -48,6 +48,8 @@ _CLAUSE_ENDS = {";", ":", ".", "while", "whereas", "but", "although", "though", 
 # Tokens that end a speaker's noun phrase.
 _AUXILIARIES = {"is", "are", "was", "were", "be", "been", "am", "'s", "’s"}
 _ADVERBS = {"already", "now", "also", "still", "again", "not", "increasingly", "openly", "even"}
+# Words between a demonym and a word for people who speak for no actor ("Syrian state media").
+_STATE_OUTLET = {"state", "local", "public", "official"}
 # Possessive determiners: "his mandate" opens a clause, but its subject is the mandate, not the owner.
 _POSSESSIVE_PRONOUNS = {"his", "its", "their", "her"}
 # A word after a private-speaker word that makes the pair the actor's own office ("media office").
@@ -354,6 +356,9 @@ class LexiconFramer:
             word = tokens[k][2].lower()
             if word in _CLAUSE_ENDS or base.inside_quote(tokens[k][0]) != base.inside_quote(tokens[term][0]):
                 return None
+            if word in self._speech or word in _DIRECTIVES or (word in {"and", "but"} and k > 0
+                                                                  and tokens[k - 1][2] == ","):
+                return None  # "… as illegitimate, and a spokesman for Fatah replied that …": a new clause
             if word == "as":
                 for v in range(k - 1, max(-1, k - 9), -1):
                     if tokens[v][2].lower() in _CLAUSE_ENDS:
@@ -477,14 +482,26 @@ class LexiconFramer:
         if candidates:
             # The nearest mention that opens a clause (its subject), not the object of an earlier verb:
             # "Erdogan accused Israel of genocide and described Hamas as …" -> Erdogan.
-            for m in reversed(candidates):
-                if self._opens_clause(view, m) and m.text.lower() not in _POSSESSIVE_PRONOUNS:
-                    return m.actor, None
-            return candidates[-1].actor, None
+            subject = next((m for m in reversed(candidates) if self._opens_clause(view, m)
+                            and m.text.lower() not in _POSSESSIVE_PRONOUNS and not self._coordinated(view, m)),
+                           candidates[-1])
+            k = view.base.token_index(subject.start)
+            if k > 0 and tokens[k - 1][2].lower() == "former":  # "a former Israeli adviser described …"
+                return self._noun_phrase(view, max(0, k - 2), verb, mention)
+            return subject.actor, None
         start = verb  # no mention: the speaker's own words ("An international law professor described …")
         while start > 0 and verb - start < 10 and tokens[start - 1][2] not in _BREAKS:
             start -= 1
         return self._noun_phrase(view, start, verb, mention)
+
+    @staticmethod
+    def _coordinated(view: _SentenceView, m: RawMention) -> bool:
+        """Whether "and" joins the mention to a mention right before it ("praised Hezbollah and Hamas"): a
+        second object, not the subject of a new clause."""
+        k = view.base.token_index(m.start)
+        tokens = view.base.tokens
+        return k >= 2 and tokens[k - 1][2].lower() in {"and", "or"} and any(
+            o.end == tokens[k - 2][1] for o in view.mentions)
 
     @staticmethod
     def _progressive(base: _Sentence, verb: int) -> bool:
@@ -512,10 +529,15 @@ class LexiconFramer:
         k = i + 1
         if m.kind != "demonym" and m.text.lower() not in _POSSESSIVE_PRONOUNS:  # "its allies online"
             rest = view.base.text[m.end:tokens[i][1]] if i < len(tokens) else ""
+            if not rest and k < len(tokens) and tokens[k][2].lower() in self._private:
+                return True  # "UN expert", "Hezbollah supporters"
             if rest not in {"'s", "'"}:  # "Tehran's" is one token; "Tehran’s" three
                 if rest or k >= len(tokens) or tokens[k][2] != "’":
                     return False
                 k += 2 if k + 1 < len(tokens) and tokens[k + 1][2] == "s" else 1
+        if k < len(tokens) and tokens[k][2].lower() in _STATE_OUTLET and k + 1 < len(tokens) \
+                and tokens[k + 1][2].lower() in self._private:
+            k += 1  # "Syrian state media", "Iranian local media"
         if k + 1 < len(tokens) and tokens[k + 1][2].lower() in _OWN_OFFICE:
             return False  # "the group's media office", "Israel's press service": the actor's own office
         return k < len(tokens) and tokens[k][2].lower() in self._private
@@ -535,13 +557,15 @@ class LexiconFramer:
             return None, None
         s, e = tokens[first][0], tokens[last - 1][1]
         inside = [m for m in view.mentions if s <= m.start and m.end <= e and m is not mention]
+        # "Amman-based analyst …", "a pro-Iranian channel": a name inside a hyphenated modifier says where
+        # or what the speaker is, not who
+        inside = [m for m in inside if not self._in_compound(view, m)]
         lead = [t[2].lower() for t in tokens[first:last] if t[1] <= (inside[0].start if inside else e)]
-        if inside and any(w in {"at", "from", "with", "in"} for w in lead) and not any(w in self._titles for w in lead):
+        if inside and any(w in {"at", "from", "with", "in"} for w in lead) and not any(
+                w in self._titles or w.removesuffix("s") in self._titles for w in lead):  # "officials in London"
             inside = []  # "An analyst at a Doha think tank": a person near the actor, not speaking for it
         if inside and all(self._private_speaker(view, m) for m in inside):
             inside = []  # "Israeli commentators": people the demonym describes, not the state speaking
-        # "Amman-based analyst …": a name inside a hyphenated modifier says where the speaker is, not who
-        inside = [m for m in inside if not self._in_compound(view, m)]
         if inside and "former" in lead:
             inside = []  # "a former Israeli finance official": no longer speaks for the actor (§2.5)
         if inside:

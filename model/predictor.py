@@ -248,6 +248,11 @@ class Predictor:
         attribution = [self.framer.attribution(text, (s.start, s.end), s.mentions) for s in sentences]
         for si, row in enumerate(decisions):
             for mi, d in enumerate(row):
+                if d.voice != "author" and d.speaker is None and d.speaker_text and si > 0 \
+                        and d.speaker_text.lower() in _STATEMENT_WORDS and attribution[si - 1] != (None, None):
+                    # "The statement also accused the occupation …": whoever issued it in the sentence before
+                    row[mi] = d = dataclasses.replace(d, speaker=attribution[si - 1][0],
+                                                      speaker_text=attribution[si - 1][1])
                 if d.voice != "author" and d.speaker is None and d.speaker_text:
                     actor = _titled_speaker(text, sentences[max(0, si - 2):si + 1], d.speaker_text,
                                             self.framer.private_speakers)
@@ -260,6 +265,12 @@ class Predictor:
                 found = attribution[si + 1]
             if found != (None, None):
                 decisions[si][mi] = dataclasses.replace(d, speaker=found[0], speaker_text=found[1])
+
+
+# Words a sentence uses for what the previous sentence's speaker issued ("The statement also said …").
+_STATEMENT_WORDS = {"the statement", "the communique", "the communiqué", "the letter", "the post"}
+# A title and the institution its holder heads: "the minister" after "the interior ministry said".
+_HEADS = {"minister": "ministry"}
 
 
 def _titled_speaker(text: str, sentences: Sequence[SentenceCandidates], speaker_text: str,
@@ -278,9 +289,13 @@ def _titled_speaker(text: str, sentences: Sequence[SentenceCandidates], speaker_
             after = text[m.end:m.end + 40].lower()
             following = re.match(r"(?:['’]s)?((?:\s+[a-z-]+){1,3})", after)
             before = text[max(0, m.start - 30):m.start].lower()
+            run = text[max(0, m.start - 40):m.start]  # "Secretary of State Antony Blinken" -> "the secretary"
             if (following and title in following.group(1).split()) or (
                     m.kind == "official" and (re.search(r"\b" + re.escape(title) + r"\s+$", before)
-                                              or text[m.start:m.end].lower().split()[0] == title)):
+                                              or re.search(r"(?i:\b" + re.escape(title) + r")(?:\s+(?:of|for|the|"
+                                                           r"[A-Z][\w-]*))*\s+$", run)
+                                              or text[m.start:m.end].lower().split()[0] == title)) or (
+                    _HEADS.get(title) == text[m.start:m.end].lower().split()[-1]):  # "the minister": "the ministry"
                 found.add(m.actor)  # "Britain's home secretary", "King Abdullah II" -> "the king"
     return found.pop() if len(found) == 1 else None
 

@@ -370,3 +370,46 @@ def test_words_after_a_speech_verb_are_content_not_an_inverted_speaker(predictor
     # the inverted attribution still names its speaker when the words come first
     doc = annotate(predictor, '"The Zionist regime will pay," said Iranian Foreign Minister Abbas Araghchi.')
     assert voiced(doc, "The Zionist regime") == ("quoted", "iran")
+
+
+SPEAKER_CUES = [
+    # the participle of a speech verb reports like the verb
+    ("Iran's foreign ministry spokesman hit back, telling state television that the Zionist entity was the only "
+     "nuclear-armed regime in the region.", "the Zionist entity", ("reported", "iran", None)),
+    # an "as" phrase ends where a new clause with its own speech verb begins
+    ("Hamas denounced the move as illegitimate, and a spokesman for the Fatah movement replied that the "
+     "Islamist movement had no say.", "the Islamist movement", ("reported", "fatah", None)),
+    # "in Beirut" places a channel; "officials in London" speak for the state
+    ("Hezbollah did not comment, but a pro-Iranian television channel in Beirut said Israeli terrorists had "
+     "struck the village.", "Israeli", ("reported", None, "channel")),
+    ("Officials in London said the occupation of Palestinian land must end.", "the occupation",
+     ("reported", "united_kingdom", None)),
+    # a former office-holder, "UN expert", "state media": no actor speaks
+    ("A former Israeli national security adviser described Hezbollah as a terrorist militia.", "Hezbollah",
+     ("reported", None, "former")),
+    ("UN expert: Israel's occupation of Palestinian land must end", "Israel", ("quoted", None, "UN expert")),
+    ("Syrian state media accused the Turkish occupation forces of shelling villages near Qamishli.", "Turkish",
+     ("reported", None, "state media")),
+    # "Hezbollah and Hamas" is one object: the second verb's subject is still "He"
+    ("Iranian President Ebrahim Raisi spoke at a rally in Tehran. He praised Hezbollah and Hamas as the vanguard "
+     "and said they had humiliated the occupation army.", "the occupation army", ("reported", "iran", None)),
+    # "The statement" is what the previous sentence's speaker issued
+    ("Hezbollah's media office said the strikes would continue. The statement also accused the occupation of "
+     "using phosphorus shells.", "the occupation", ("reported", "hezbollah", None)),
+    # a title refers back to its holder, and "the minister" to "the ministry"
+    ("Secretary of State Antony Blinken arrived in Riyadh on Wednesday. The secretary told reporters that Hamas "
+     "terrorists could not be allowed to rebuild.", "Hamas", ("reported", "united_states", None)),
+    ("Berlin banned a network that raised money for Hamas, the interior ministry said. \"Whoever finances Hamas "
+     "terrorists will face the law,\" the minister said.", "Hamas", ("quoted", "germany", None)),
+]
+
+
+@pytest.mark.parametrize("text, span, expected", SPEAKER_CUES)
+def test_speaker_cues(predictor, text, span, expected):
+    framing = [m for s in annotate(predictor, text).sentences for m in s.mentions if m.text == span][-1].framing
+    voice, speaker, words = expected
+    assert (framing.voice, framing.speaker) == (voice, speaker), framing
+    if words is None:
+        assert framing.speaker_text is None
+    else:
+        assert framing.speaker_text is not None and words in framing.speaker_text, framing
