@@ -119,6 +119,7 @@ class _Phrase:
     noun: str  # the head noun, for the same-head cue
     named_head: bool = False  # a capitalised head ("the Authority"): only the same-head cue decides
     traits: frozenset[str] = frozenset()  # registry traits among its modifiers ("islamist", "lebanese")
+    related: frozenset[str] = frozenset()  # actors of a relation compound ("Russian-backed"): never its referent
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,8 @@ class Resolver:
             head = _ANY_KIND if named_head else self._head_of[tokens[j].lower]
             compound = [i for i in range(k + 1, j) if tokens[i].lower.rsplit("-", 1)[-1] in _OTHER_THAN
                         and any(tokens[i].start <= m.start and m.end <= tokens[i].end for m in found)]
+            related = frozenset(m.actor for i in compound for m in found
+                                if tokens[i].start <= m.start and m.end <= tokens[i].end)
             if compound:  # "the Iran-backed militia": Iran stays a mention, the phrase starts after it
                 start = tokens[compound[-1] + 1].start
             inside = [m for m in found if start <= m.start and m.end <= end]
@@ -252,7 +255,7 @@ class Resolver:
                 continue  # "a group", "a state": a new referent, not a mention
             # "the Islamist movement", "the Iran-backed group": modifiers the registry lists as traits
             traits = frozenset(t for t in _ngrams(modifiers) if t in self._trait_words)
-            result.append((_Phrase(start, end, head, tokens[j].lower, named_head, traits), k, j))
+            result.append((_Phrase(start, end, head, tokens[j].lower, named_head, traits, related), k, j))
         result.extend(self._bare_plurals(tokens, found, result))
         # A phrase in apposition to, or predicated of, a name or another descriptor is its framing term:
         # "saying the group was a liberation movement".
@@ -320,7 +323,10 @@ class Resolver:
             if following is not None:
                 return following  # "the militant group Hamas"
             if after.lower == "of":
-                nxt = tokens[last + 2] if last + 2 < len(tokens) else None
+                n = last + 2
+                while n + 1 < len(tokens) and tokens[n].lower.endswith("ly"):
+                    n += 1  # "accused the regime of deliberately targeting …"
+                nxt = tokens[n] if n < len(tokens) else None
                 # "the government of Israel", "the state of emergency"; not "accused the movement of sabotaging"
                 if nxt is None or not nxt.lower.endswith("ing"):
                     owner = next((m for m in names if nxt is not None and m.start == nxt.start), None)
@@ -364,7 +370,7 @@ class Resolver:
 
     def _resolve_descriptor(self, phrase: _Phrase, tokens, done, found, si, described):
         start, end, noun = phrase.start, phrase.end, phrase.noun
-        excluded = self._contrast(tokens[si], start, found, end)
+        excluded = self._contrast(tokens[si], start, found, end) | phrase.related
         if any(t in self._hostile for t in _ngrams(" ".join(t.lower for t in tokens[si]
                                                              if start <= t.start and t.end <= end))):
             excluded |= self._speakers(tokens[si], start, end, found, done[max(0, si - 2):si])
@@ -397,10 +403,15 @@ class Resolver:
         compound = next((t for t in sentence if t.start <= mention.start and mention.end < t.end), None)
         if compound is not None and compound.lower[mention.end - compound.start:].lstrip("-") in _OTHER_THAN:
             return False  # "the Iran-backed group" is not Iran's group
-        following = [t.lower for t in sentence if t.start >= mention.end][:2]
-        if following[:1] in (["'s"], ["’s"]):
-            following = following[1:]
-        return following[:1] == [noun]
+        following = [t for t in sentence if t.start >= mention.end][:4]
+        if [t.lower for t in following[:1]] in (["'s"], ["’s"]):
+            # "Lebanon's caretaker cabinet" -> "the cabinet": the head after up to two lower-case modifiers
+            modifiers = following[1:]
+            for k, t in enumerate(modifiers[:3]):
+                if t.lower == noun:
+                    return all(m.text.isalpha() and m.text.islower() for m in modifiers[:k])
+            return False
+        return [t.lower for t in following[:1]] == [noun]
 
     def _contrast(self, tokens: list[_Token], start: int, found: list[RawMention], end: int = -1) -> set[str]:
         """Actors the descriptor cannot be: the subject of its own clause ("X rivals the group",
@@ -488,6 +499,9 @@ class Resolver:
         gap = [t for t in tokens if subject.end <= t.start and t.end <= start]
         if len(gap) > 6 or any(t.lower in _CLAUSE_BREAKS for t in gap):
             return set()
+        if gap and gap[0].lower in {"'s", "’s"} and any(t.lower in self._titles for t in gap) \
+                and not any(t.lower in self._speech or t.lower in _COPULA for t in gap):
+            return {subject.actor}  # "Israel's prime minister thanked the administration": its person acts
         if gap and (gap[0].lower in _COPULA or gap[0].lower in {"'s", "’s", "as"}):
             return set()
         return {subject.actor}

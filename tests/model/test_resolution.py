@@ -413,3 +413,17 @@ def test_speaker_cues(predictor, text, span, expected):
         assert framing.speaker_text is None
     else:
         assert framing.speaker_text is not None and words in framing.speaker_text, framing
+
+
+def test_descriptor_cues_from_dev10(registry):
+    # an actor's titled person acts for it: "Israel's prime minister thanked the administration" is not Israel
+    text = ("Washington approved a new package of military aid to Israel on Friday. "
+            "Israel's prime minister thanked the administration for the aid.")
+    assert ("the administration", "united_states", "descriptor", "coreference") in mentions(registry, text)
+    # the same head noun after a possessive and a modifier
+    text = "Lebanon's caretaker cabinet met in Beirut on Monday. The cabinet has no power to disarm Hezbollah."
+    assert ("The cabinet", "lebanon", "descriptor", "coreference") in mentions(registry, text)
+    # "of deliberately targeting" is the accusation, not an owner; the compound's actor is never the referent
+    text = ("Syrian government forces shelled towns in Idlib, hours after Russian jets struck a market. "
+            "Turkey accused the Russian-backed regime of deliberately targeting civilians.")
+    assert ("regime", "syria", "descriptor", "coreference") in mentions(registry, text)  # after the compound
