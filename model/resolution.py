@@ -52,6 +52,9 @@ _PLEONASTIC_AFTER_IT = {
 _OTHER_THAN = {"backed", "allied", "aligned", "sponsored", "funded", "linked", "affiliated", "supported", "armed",
                "financed", "trained", "inspired", "friendly", "leaning", "based"}  # "the Beirut-based group"
 # Framing categories no actor uses for itself (§8.5: a speaker is not the referent of its own such term).
+# Verbs whose "of" phrase after their object is the charge, not the object's owner.
+_CHARGING = {"accused", "accuses", "accuse", "accusing", "suspected", "suspects", "suspect", "convicted",
+             "warned", "warns", "cleared", "acquitted"}
 # Words before a plural head that make it no bare plural: determiners, quantifiers, possessives.
 _NOT_BARE = {"of", "the", "a", "an", "this", "that", "these", "those", "its", "their", "his", "her", "our", "your",
              "my", "some", "many", "several", "other", "such", "all", "both", "few", "more", "most", "no",
@@ -322,7 +325,8 @@ class Resolver:
             following = next((m for m in names if m.start == after.start), None)
             if following is not None:
                 return following  # "the militant group Hamas"
-            if after.lower == "of":
+            charged = first > 0 and tokens[first - 1].lower in _CHARGING  # "accused the regime of genocide"
+            if after.lower == "of" and not charged:
                 n = last + 2
                 while n + 1 < len(tokens) and tokens[n].lower.endswith("ly"):
                     n += 1  # "accused the regime of deliberately targeting …"

@@ -427,3 +427,11 @@ def test_descriptor_cues_from_dev10(registry):
     text = ("Syrian government forces shelled towns in Idlib, hours after Russian jets struck a market. "
             "Turkey accused the Russian-backed regime of deliberately targeting civilians.")
     assert ("regime", "syria", "descriptor", "coreference") in mentions(registry, text)  # after the compound
+
+
+def test_the_charge_after_accused_is_no_owner(registry):
+    text = "Hamas fired rockets at Ashkelon on Monday. Israel accused the group of war crimes."
+    assert ("the group", "hamas", "descriptor", "coreference") in mentions(registry, text)
+    # an "of" phrase elsewhere still owns its head: "the state of emergency" is no mention
+    text = "Israel fired on Gaza on Monday. Egypt declared the state of emergency in Sinai."
+    assert not any(m[0] == "the state" for m in mentions(registry, text))
