@@ -335,6 +335,8 @@ class Resolver:
                 if nxt is None or not nxt.lower.endswith("ing"):
                     owner = next((m for m in names if nxt is not None and m.start == nxt.start), None)
                     return owner or _NOBODY
+        if after is not None and after.lower in {"'s", "’s"}:
+            return None  # a possessor refers on its own: "It was the group's largest barrage"
         lead = [t.lower for t in tokens[max(0, first - 4):first]]
         for i, word in enumerate(lead):
             if word in self.rules.pronouns and lead[i + 1:] and lead[i + 1] in _COPULA and all(

@@ -435,3 +435,8 @@ def test_the_charge_after_accused_is_no_owner(registry):
     # an "of" phrase elsewhere still owns its head: "the state of emergency" is no mention
     text = "Israel fired on Gaza on Monday. Egypt declared the state of emergency in Sinai."
     assert not any(m[0] == "the state" for m in mentions(registry, text))
+
+
+def test_a_possessor_after_it_is_is_no_predicate(registry):
+    text = "Hamas fired rockets on Monday. It was the group's largest barrage since May."
+    assert ("the group", "hamas", "descriptor", "coreference") in mentions(registry, text)
