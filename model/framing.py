@@ -50,6 +50,7 @@ _AUXILIARIES = {"is", "are", "was", "were", "be", "been", "am", "'s", "’s"}
 _ADVERBS = {"already", "now", "also", "still", "again", "not", "increasingly", "openly", "even"}
 # Words between a demonym and a word for people who speak for no actor ("Syrian state media").
 _STATE_OUTLET = {"state", "local", "public", "official"}
+_FINITE = {"had", "has", "have", "would", "will", "could", "should", "must", "can", "may", "might", "did", "does"}
 # Possessive determiners: "his mandate" opens a clause, but its subject is the mandate, not the owner.
 _POSSESSIVE_PRONOUNS = {"his", "its", "their", "her"}
 # A word after a private-speaker word that makes the pair the actor's own office ("media office").
@@ -291,6 +292,8 @@ class LexiconFramer:
             return "quoted", speaker, text, "headline"
         m_first = base.token_index(min(mention.start, term.start))
         window = [t[2].lower() for t in tokens[max(0, m_first - 3) : m_first]]
+        window = [w if w not in self._naming or k + 1 >= len(window) or window[k + 1] not in {"to", "for", "on"}
+                  else "" for k, w in enumerate(window)]  # "repeated calls to expel the movement": no naming
         if any(w in self._naming for w in window) or " ".join(window[-2:]) in self._naming:
             verb = max(i for i in range(max(0, m_first - 3), m_first)
                        if tokens[i][2].lower() in self._naming or i == m_first - 1)
@@ -308,6 +311,9 @@ class LexiconFramer:
             if verb < m_first and tokens[verb][2].lower() in _ADDRESSED and all(
                     t[2].lower() in _ARTICLES for t in tokens[verb + 1:m_first]):
                 continue  # the addressee of "told", "warned": the author's words for them
+            if verb < t_first and tokens[verb][2].lower() == "according" and not any(
+                    t[2] in _BREAKS for t in tokens[verb + 1:t_first]):
+                continue  # "According to the group, …": the attribution's own subject is the author's wording
             if verb < t_first and not any(t[2].lower() in _DIRECTIVES for t in base.tokens[verb:t_first]):
                 # "X said (that) …", "saying …", "according to X, …"; a naming verb nearer the term governs
                 # it ("They vowed …, and Islamic Jihad's spokesman called the raid a crime of …")
@@ -404,6 +410,10 @@ class LexiconFramer:
             return False  # '…, UNRWA said inspectors had found …': the verb opens a clause
         for k in range(verb - 1, max(-1, verb - 8), -1):
             if tokens[k][2] in {",", '"', "”", "—"}:
+                if tokens[k][2] == "," and any(tokens[i][2] == "," and i + 1 < k and tokens[i + 1][2].lower()
+                                               in {"which", "who", "whose"} and term < i <= term + 4
+                                               for i in range(k)):
+                    return False  # "The group, which rules Gaza, said …": the relative clause closes, not a quote
                 return term < k
             if tokens[k][2].lower() in _CONJUNCTIONS:
                 return False  # "…, while an Israeli official said …": a clause of its own
@@ -437,6 +447,12 @@ class LexiconFramer:
         while start > 0 and verb - start < 10 and tokens[start - 1][2] not in _BREAKS \
                 and not view.base.inside_quote(tokens[start - 1][0]):
             start -= 1
+        if 1 < start < verb and tokens[start - 1][2].lower() in {"which", "who"} and tokens[start - 2][2] == "," \
+                and all(t[2].lower() in _FINITE | _COPULA | _ADVERBS or t[2].lower().endswith("ly")
+                        for t in tokens[start:verb]):
+            owner = [m for m in view.mentions if m.end <= tokens[start - 2][0] and m is not mention]
+            if owner and owner[-1].end >= tokens[start - 3][0]:  # "Israel, which has vowed to crush the group"
+                return owner[-1].actor, None
         speaker, text = self._noun_phrase(view, start, verb, mention)
         # '…," said Peskov' (not "…, saying Moscow was …": a participle's subject is the sentence's)
         inverted = (start == verb and verb > 0 and tokens[verb - 1][2] in {",", '"', "”", "»", "—"}
@@ -473,6 +489,14 @@ class LexiconFramer:
             while end < verb and (tokens[end][2][:1].isupper() or view.covered(tokens[end][0], ())
                                   or tokens[end][2].lower() in {"the", "'s", "’s", "of", "-"}):
                 end += 1
+            if end == 1 and tokens[0][2].lower() in {"a", "an", "the"}:
+                # "A senior Iranian official went further, branding …": the phrase runs on to its noun
+                while end < verb and (tokens[end][2].isalpha() and tokens[end][2].islower()
+                                      and tokens[end][2] not in _FINITE | _COPULA and end < 6
+                                      or view.covered(tokens[end][0], ())):
+                    end += 1
+                while end < verb and tokens[end][2].lower() in self._titles | self._private:
+                    end += 1
             return self._noun_phrase(view, 0, end, mention)
         candidates = [m for m in view.mentions if m.end <= tokens[verb][0] and m is not mention
                       and not (m.start <= mention.start < m.end)]

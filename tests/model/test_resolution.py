@@ -401,6 +401,25 @@ SPEAKER_CUES = [
      "terrorists could not be allowed to rebuild.", "Hamas", ("reported", "united_states", None)),
     ("Berlin banned a network that raised money for Hamas, the interior ministry said. \"Whoever finances Hamas "
      "terrorists will face the law,\" the minister said.", "Hamas", ("quoted", "germany", None)),
+    # a participle's subject is the whole opening phrase, not its article
+    ("Tehran condemned the move. A senior Iranian official went further on state television, branding the bloc "
+     "a puppet of the Zionist regime.", "the Zionist regime", ("reported", "iran", None)),
+    # the Mossad is Israel's; "proposed that" reports
+    ("Mossad chief David Barnea accused Hamas of stalling to buy time for Hamas terrorists in Rafah.", "Hamas",
+     ("reported", "israel", None)),
+    ("Egypt hosted a Palestinian Authority delegation on Monday. It proposed that the occupation army leave the "
+     "Rafah crossing.", "the occupation army", ("reported", "egypt", None)),
+    # the subject of an attribution is the author's wording, also with a relative clause or after "according to"
+    ("Hamas fired rockets on Monday. The militant group, which rules Gaza, said the strikes were a response.",
+     "The militant group", ("author", None, None)),
+    ("Hamas fired rockets on Monday. According to the militant group, the rockets targeted army bases.",
+     "the militant group", ("author", None, None)),
+    # "which has vowed" speaks for what the relative pronoun stands for
+    ("Hamas fired rockets on Monday. Israel, which has vowed to crush the militant group, struck back.",
+     "the militant group", ("reported", "israel", None)),
+    # "calls to expel" names nothing: the descriptor is the author's
+    ("Qatar has hosted Hamas since 2012. The Gulf state has refused repeated calls to expel the militant group's "
+     "officials.", "the militant group", ("author", None, None)),
 ]
 
 
