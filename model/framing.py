@@ -50,6 +50,11 @@ _AUXILIARIES = {"is", "are", "was", "were", "be", "been", "am", "'s", "’s"}
 _ADVERBS = {"already", "now", "also", "still", "again", "not", "increasingly", "openly", "even"}
 # Words between a demonym and a word for people who speak for no actor ("Syrian state media").
 _STATE_OUTLET = {"state", "local", "public", "official"}
+# A noun in apposition to what a speaker said, opening the author's relative clause ("…, a charge the group
+# rejected").
+_CLAIMS = {"claim", "charge", "accusation", "allegation", "assertion", "version", "account", "characterisation",
+           "characterization", "description", "demand", "call"}
+_STATEMENTS = {"statement", "statements", "communique", "communiqué", "letter", "post", "video", "message"}
 _FINITE = {"had", "has", "have", "would", "will", "could", "should", "must", "can", "may", "might", "did", "does"}
 # Possessive determiners: "his mandate" opens a clause, but its subject is the mandate, not the owner.
 _POSSESSIVE_PRONOUNS = {"his", "its", "their", "her"}
@@ -307,7 +312,16 @@ class LexiconFramer:
         if governing is not None:  # "Hamas called the decision a blatant bias toward the Zionist occupation"
             speaker, text = self._subject_before(view, governing, mention)
             return "reported", speaker, text, "naming"
+        relative = base.relative_span(t_first)
         for verb in reversed(self._speech_tokens(base)):
+            span = base.relative_span(verb)
+            if span is not None and span != relative and verb < t_first:
+                continue  # "Hezbollah, which the government says has pulled back, …": says governs its clause
+            if relative is not None and verb < relative[0]:
+                break  # "…, but Khalil al-Hayya, who heads the group's team, told …": the author's description
+            if verb < m_first and any(tokens[i][2] == "," and tokens[i + 1][2].lower() in {"a", "an"}
+                                      and tokens[i + 2][2].lower() in _CLAIMS for i in range(verb, m_first - 2)):
+                break  # "Israel said …, an accusation the movement denied": the author's relative clause
             if verb < m_first and tokens[verb][2].lower() in _ADDRESSED and all(
                     t[2].lower() in _ARTICLES for t in tokens[verb + 1:m_first]):
                 continue  # the addressee of "told", "warned": the author's words for them
@@ -410,10 +424,11 @@ class LexiconFramer:
             return False  # '…, UNRWA said inspectors had found …': the verb opens a clause
         for k in range(verb - 1, max(-1, verb - 8), -1):
             if tokens[k][2] in {",", '"', "”", "—"}:
-                if tokens[k][2] == "," and any(tokens[i][2] == "," and i + 1 < k and tokens[i + 1][2].lower()
-                                               in {"which", "who", "whose"} and term < i <= term + 4
-                                               for i in range(k)):
-                    return False  # "The group, which rules Gaza, said …": the relative clause closes, not a quote
+                span = base.relative_span(k - 1) if tokens[k][2] == "," else None
+                if span is not None and span[1] == k and (term > span[0] or span[0] <= term + 4):
+                    # "The group, which rules Gaza, said …", "Qatar, which has hosted the group's bureau,
+                    # said …": the comma closes a relative clause on the subject, not a quotation
+                    return False
                 return term < k
             if tokens[k][2].lower() in _CONJUNCTIONS:
                 return False  # "…, while an Israeli official said …": a clause of its own
@@ -451,7 +466,7 @@ class LexiconFramer:
                 and all(t[2].lower() in _FINITE | _COPULA | _ADVERBS or t[2].lower().endswith("ly")
                         for t in tokens[start:verb]):
             owner = [m for m in view.mentions if m.end <= tokens[start - 2][0] and m is not mention]
-            if owner and owner[-1].end >= tokens[start - 3][0]:  # "Israel, which has vowed to crush the group"
+            if owner and owner[-1].end >= tokens[max(0, start - 5)][0]:  # "Israel's army, which has vowed to …"
                 return owner[-1].actor, None
         speaker, text = self._noun_phrase(view, start, verb, mention)
         # '…," said Peskov' (not "…, saying Moscow was …": a participle's subject is the sentence's)
@@ -499,7 +514,8 @@ class LexiconFramer:
                     end += 1
             return self._noun_phrase(view, 0, end, mention)
         candidates = [m for m in view.mentions if m.end <= tokens[verb][0] and m is not mention
-                      and not (m.start <= mention.start < m.end)]
+                      and not (m.start <= mention.start < m.end)
+                      and view.base.relative_span(view.base.token_index(m.start)) is None]
         if candidates and self._private_speaker(view, candidates[-1]) and self._opens_clause(view, candidates[-1]):
             k = view.base.token_index(candidates[-1].start)
             return self._noun_phrase(view, k, k + 2, mention)  # "Israeli commentators described …"
@@ -586,7 +602,8 @@ class LexiconFramer:
         inside = [m for m in inside if not self._in_compound(view, m)]
         lead = [t[2].lower() for t in tokens[first:last] if t[1] <= (inside[0].start if inside else e)]
         if inside and any(w in {"at", "from", "with", "in"} for w in lead) and not any(
-                w in self._titles or w.removesuffix("s") in self._titles for w in lead):  # "officials in London"
+                w in self._titles or w.removesuffix("s") in self._titles or w in _STATEMENTS
+                for w in lead):  # "officials in London", "a statement from Hamas's political bureau"
             inside = []  # "An analyst at a Doha think tank": a person near the actor, not speaking for it
         if inside and all(self._private_speaker(view, m) for m in inside):
             inside = []  # "Israeli commentators": people the demonym describes, not the state speaking
@@ -636,6 +653,20 @@ class _Sentence:
         self.term_starts = [t.start for t in terms]
         self._quotes: tuple[list[int], list[int]] | None = None
         self._speech: tuple[frozenset, list[int]] | None = None
+        self._relatives: list[tuple[int, int]] | None = None
+
+    def relative_span(self, k: int) -> tuple[int, int] | None:
+        """The non-restrictive relative clause holding token k (", which … ," / ", who … ,"): the token
+        indices of its opening and closing commas, or None."""
+        if self._relatives is None:
+            self._relatives = []
+            toks = self.tokens
+            for i in range(len(toks) - 1):
+                if toks[i][2] == "," and toks[i + 1][2].lower() in {"which", "who", "whose", "whom"}:
+                    close = next((j for j in range(i + 2, len(toks)) if toks[j][2] in {",", ";", ":", "—"}), None)
+                    if close is not None:
+                        self._relatives.append((i, close))
+        return next(((a, b) for a, b in self._relatives if a < k < b), None)
 
     def token_index(self, offset: int) -> int:
         """The token holding `offset`, else the first token after it, else len(tokens)."""

@@ -417,6 +417,22 @@ SPEAKER_CUES = [
     # "which has vowed" speaks for what the relative pronoun stands for
     ("Hamas fired rockets on Monday. Israel, which has vowed to crush the militant group, struck back.",
      "the militant group", ("reported", "israel", None)),
+    # a relative clause: its speech verb governs only the clause, its words describe in the author's voice
+    ("Hezbollah fired rockets on Monday. Hezbollah, which the Lebanese government says has pulled back, did not "
+     "respond, and it is unclear whether the militant group will comply.", "the militant group",
+     ("author", None, None)),
+    ("Qatar and Egypt have submitted a revised plan. Hamas said it was studying the proposal, but Khalil "
+     "al-Hayya, who heads the group's negotiating team, told Al Jazeera the occupation was adding conditions.",
+     "the group", ("author", None, None)),
+    ("Hamas leader Yahya Sinwar was killed on Thursday. The movement, which the State Department has designated "
+     "a terrorist group since 1997, said his death would strengthen the fight against the Zionist entity.",
+     "the Zionist entity", ("reported", "hamas", None)),
+    # "…, a charge the group rejected": the author's relative clause on what was said
+    ("Hamas fired rockets on Monday. Israel said the militants had fired on the crowd, a charge the militant "
+     "group rejected as fabricated.", "the militant group", ("author", None, None)),
+    # "according to a statement from X" is X's
+    ("Abbas said Hamas must disarm. According to a statement from Hamas's political bureau, the demand served "
+     "the occupation.", "the occupation", ("reported", "hamas", None)),
     # "calls to expel" names nothing: the descriptor is the author's
     ("Qatar has hosted Hamas since 2012. The Gulf state has refused repeated calls to expel the militant group's "
      "officials.", "the militant group", ("author", None, None)),
