@@ -45,7 +45,6 @@ _TRAILING = {"also", "later", "again", "then", "has", "had", "have", "was", "wer
              "at", "earlier", "separately", "further", "meanwhile", "however", "too", "would", "will"}
 # Tokens that end the clause of an evaluation verb's "as" phrase.
 _CLAUSE_ENDS = {";", ":", ".", "while", "whereas", "but", "although", "though", "—", "–", "(", ")"}
-# Tokens that end a speaker's noun phrase.
 _AUXILIARIES = {"is", "are", "was", "were", "be", "been", "am", "'s", "’s"}
 _ADVERBS = {"already", "now", "also", "still", "again", "not", "increasingly", "openly", "even"}
 # Words between a demonym and a word for people who speak for no actor ("Syrian state media").
@@ -61,6 +60,7 @@ _POSSESSIVE_PRONOUNS = {"his", "its", "their", "her"}
 # A word after a private-speaker word that makes the pair the actor's own office ("media office").
 _OWN_OFFICE = {"office", "offices", "department", "service", "bureau", "arm", "wing", "unit", "centre", "center",
                "adviser", "advisor", "officer", "spokesman", "spokeswoman", "spokesperson"}
+# Tokens that end a speaker's noun phrase.
 _BREAKS = {",", ";", ":", "\"", "“", "”", "«", "»", "(", ")", "—", "–", "that", "and", "but", "who", "which"}
 
 
@@ -312,22 +312,12 @@ class LexiconFramer:
         if governing is not None:  # "Hamas called the decision a blatant bias toward the Zionist occupation"
             speaker, text = self._subject_before(view, governing, mention)
             return "reported", speaker, text, "naming"
-        relative = base.relative_span(t_first)
         for verb in reversed(self._speech_tokens(base)):
-            span = base.relative_span(verb)
-            if span is not None and span != relative and verb < t_first:
-                continue  # "Hezbollah, which the government says has pulled back, …": says governs its clause
-            if relative is not None and verb < relative[0]:
-                break  # "…, but Khalil al-Hayya, who heads the group's team, told …": the author's description
-            if verb < m_first and any(tokens[i][2] == "," and tokens[i + 1][2].lower() in {"a", "an"}
-                                      and tokens[i + 2][2].lower() in _CLAIMS for i in range(verb, m_first - 2)):
-                break  # "Israel said …, an accusation the movement denied": the author's relative clause
-            if verb < m_first and tokens[verb][2].lower() in _ADDRESSED and all(
-                    t[2].lower() in _ARTICLES for t in tokens[verb + 1:m_first]):
-                continue  # the addressee of "told", "warned": the author's words for them
-            if verb < t_first and tokens[verb][2].lower() == "according" and not any(
-                    t[2] in _BREAKS for t in tokens[verb + 1:t_first]):
-                continue  # "According to the group, …": the attribution's own subject is the author's wording
+            reach = self._reach_of(base, verb, t_first, m_first)
+            if reach == "stop":
+                break
+            if reach == "skip":
+                continue
             if verb < t_first and not any(t[2].lower() in _DIRECTIVES for t in base.tokens[verb:t_first]):
                 # "X said (that) …", "saying …", "according to X, …"; a naming verb nearer the term governs
                 # it ("They vowed …, and Islamic Jihad's spokesman called the raid a crime of …")
@@ -346,6 +336,28 @@ class LexiconFramer:
                 speaker, text = self._verb_speaker(view, verb, mention)
                 return "reported", speaker, text, "speech"
         return "author", None, None, None
+
+    @staticmethod
+    def _reach_of(base: _Sentence, verb: int, t_first: int, m_first: int) -> str | None:
+        """Whether a speech verb before a term cannot govern it: "skip" (look at an earlier verb) or "stop"
+        (no earlier verb governs it either: the term is the author's), else None."""
+        tokens = base.tokens
+        relative = base.relative_span(t_first)
+        span = base.relative_span(verb)
+        if span is not None and span != relative and verb < t_first:
+            return "skip"  # "Hezbollah, which the government says has pulled back, …": says governs its clause
+        if relative is not None and verb < relative[0]:
+            return "stop"  # "…, but Khalil al-Hayya, who heads the group's team, told …": the author's description
+        if verb < m_first and any(tokens[i][2] == "," and tokens[i + 1][2].lower() in {"a", "an"}
+                                  and tokens[i + 2][2].lower() in _CLAIMS for i in range(verb, m_first - 2)):
+            return "stop"  # "Israel said …, an accusation the movement denied": the author's relative clause
+        if verb < m_first and tokens[verb][2].lower() in _ADDRESSED and all(
+                t[2].lower() in _ARTICLES for t in tokens[verb + 1:m_first]):
+            return "skip"  # the addressee of "told", "warned": the author's words for them
+        if verb < t_first and tokens[verb][2].lower() == "according" and not any(
+                t[2] in _BREAKS for t in tokens[verb + 1:t_first]):
+            return "skip"  # "According to the group, …": the attribution's own subject is the author's wording
+        return None
 
     def _naming_in_clause(self, view: _SentenceView, t_first: int) -> int | None:
         """A naming verb that governs a term further into its second object, in the same clause and outside
@@ -425,7 +437,7 @@ class LexiconFramer:
         for k in range(verb - 1, max(-1, verb - 8), -1):
             if tokens[k][2] in {",", '"', "”", "—"}:
                 span = base.relative_span(k - 1) if tokens[k][2] == "," else None
-                if span is not None and span[1] == k and (term > span[0] or span[0] <= term + 4):
+                if span is not None and span[1] == k and (term > span[0] or span[0] - term <= 4):
                     # "The group, which rules Gaza, said …", "Qatar, which has hosted the group's bureau,
                     # said …": the comma closes a relative clause on the subject, not a quotation
                     return False
