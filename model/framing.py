@@ -54,6 +54,9 @@ _STATE_OUTLET = {"state", "local", "public", "official"}
 _CLAIMS = {"claim", "charge", "accusation", "allegation", "assertion", "version", "account", "characterisation",
            "characterization", "description", "demand", "call"}
 _STATEMENTS = {"statement", "statements", "communique", "communiqué", "letter", "post", "video", "message"}
+# Words that make a following speech verb a noun ("no say", "the claims", "his warning").
+_DETERMINERS = {"no", "a", "an", "the", "any", "little", "final", "his", "her", "its", "their", "our", "these",
+                "those", "such"}
 _FINITE = {"had", "has", "have", "would", "will", "could", "should", "must", "can", "may", "might", "did", "does"}
 # Possessive determiners: "his mandate" opens a clause, but its subject is the mandate, not the owner.
 _POSSESSIVE_PRONOUNS = {"his", "its", "their", "her"}
@@ -406,8 +409,9 @@ class LexiconFramer:
         for k, tok in enumerate(base.tokens):
             word = tok[2].lower()
             two = word + " " + base.tokens[k + 1][2].lower() if k + 1 < len(base.tokens) else ""
-            if (word in self._speech or two in self._speech) and not base.inside_quote(tok[0]):
-                out.append(k)
+            if (word in self._speech or two in self._speech) and not base.inside_quote(tok[0]) \
+                    and not (k > 0 and base.tokens[k - 1][2].lower() in _DETERMINERS):
+                out.append(k)  # not a noun: "had no say over", "rejected the claims"
         return out
 
     @staticmethod
@@ -474,6 +478,10 @@ class LexiconFramer:
         while start > 0 and verb - start < 10 and tokens[start - 1][2] not in _BREAKS \
                 and not view.base.inside_quote(tokens[start - 1][0]):
             start -= 1
+        if start == verb and verb > 0 and tokens[verb - 1][2].lower() == "and":
+            earlier = [v for v in self._speech_tokens(view.base) if v < verb - 1]
+            if earlier:  # "Qassem responded that Abbas had no mandate and accused Fatah of …": Qassem
+                return self._verb_speaker(view, earlier[-1], mention)
         if 1 < start < verb and tokens[start - 1][2].lower() in {"which", "who"} and tokens[start - 2][2] == "," \
                 and all(t[2].lower() in _FINITE | _COPULA | _ADVERBS or t[2].lower().endswith("ly")
                         for t in tokens[start:verb]):

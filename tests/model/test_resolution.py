@@ -433,6 +433,13 @@ SPEAKER_CUES = [
     # "according to a statement from X" is X's
     ("Abbas said Hamas must disarm. According to a statement from Hamas's political bureau, the demand served "
      "the occupation.", "the occupation", ("reported", "hamas", None)),
+    # a speech verb after a determiner is a noun: "had no say over"
+    ("Abbas reformed the Palestinian Authority on Thursday. Hamas denounced the move, and a spokesman for Fatah "
+     "replied that the Islamist movement had no say over the Authority's cabinet.", "the Authority",
+     ("reported", "fatah", None)),
+    # "… and accused" without a subject of its own: the earlier speech verb's speaker
+    ("Hamas spokesman Hazem Qassem responded that Abbas had no mandate and accused Fatah of serving the "
+     "occupation's security agenda.", "the occupation", ("reported", "hamas", None)),
     # "calls to expel" names nothing: the descriptor is the author's
     ("Qatar has hosted Hamas since 2012. The Gulf state has refused repeated calls to expel the militant group's "
      "officials.", "the militant group", ("author", None, None)),
