@@ -57,6 +57,7 @@ _STATEMENTS = {"statement", "statements", "communique", "communiqué", "letter",
 # Words that make a following speech verb a noun ("no say", "the claims", "his warning").
 _DETERMINERS = {"no", "a", "an", "the", "any", "little", "final", "his", "her", "its", "their", "our", "these",
                 "those", "such"}
+_PREPOSITIONS = {"to", "of", "by", "from", "with", "in", "on", "at", "for", "against", "over", "about"}
 _FINITE = {"had", "has", "have", "would", "will", "could", "should", "must", "can", "may", "might", "did", "does"}
 # Possessive determiners: "his mandate" opens a clause, but its subject is the mandate, not the owner.
 _POSSESSIVE_PRONOUNS = {"his", "its", "their", "her"}
@@ -385,7 +386,7 @@ class LexiconFramer:
 
     def _evaluation_as(self, base: _Sentence, term: int) -> int | None:
         """The evaluation verb whose "as" phrase holds the term ("condemned X as …", "described Y as …"):
-        the nearest "as" before the term within its clause, with the verb at most eight tokens before it."""
+        the nearest "as" before the term within its clause, with the verb at most twelve tokens before it."""
         tokens = base.tokens
         for k in range(term - 1, -1, -1):
             word = tokens[k][2].lower()
@@ -395,7 +396,7 @@ class LexiconFramer:
                                                                   and tokens[k - 1][2] == ","):
                 return None  # "… as illegitimate, and a spokesman for Fatah replied that …": a new clause
             if word == "as":
-                for v in range(k - 1, max(-1, k - 9), -1):
+                for v in range(k - 1, max(-1, k - 13), -1):  # twelve tokens: "condemned the EU's new sanctions on … as"
                     if tokens[v][2].lower() in _CLAUSE_ENDS:
                         return None
                     if tokens[v][2].lower() in self._evaluation:
@@ -418,7 +419,8 @@ class LexiconFramer:
     def _headline_colon(base: _Sentence) -> int | None:
         """A headline attribution "X spokesman: …": a colon within the first eight tokens."""
         for k, tok in enumerate(base.tokens[:8]):
-            if tok[2] == ":":
+            if tok[2] == ":" and not (0 < k < len(base.tokens) - 1 and base.tokens[k - 1][2].isdigit()
+                                      and base.tokens[k + 1][2].isdigit()):  # "14:05 — Hezbollah: …"
                 return k if k > 0 else None
             if tok[2] in {",", ".", '"', "“"}:
                 return None
@@ -533,6 +535,14 @@ class LexiconFramer:
                 while end < verb and tokens[end][2].lower() in self._titles | self._private:
                     end += 1
             return self._noun_phrase(view, 0, end, mention)
+        if verb > 1 and tokens[verb - 1][2].lower() in {"that", "which", "who"}:
+            start = verb - 1  # "… an Israeli military statement that called the group …": the relative's antecedent
+            while start > 0 and verb - 1 - start < 6 and tokens[start - 1][2] not in _BREAKS \
+                    and tokens[start - 1][2].lower() not in _PREPOSITIONS:
+                start -= 1
+            speaker, text = self._noun_phrase(view, start, verb - 1, mention)
+            if speaker is not None:
+                return speaker, None
         candidates = [m for m in view.mentions if m.end <= tokens[verb][0] and m is not mention
                       and not (m.start <= mention.start < m.end)
                       and view.base.relative_span(view.base.token_index(m.start)) is None]
@@ -579,6 +589,9 @@ class LexiconFramer:
         k = view.base.token_index(m.start) - 1
         while k >= 0 and tokens[k][2][:1].isupper() and tokens[k][2].lower() not in {"the", "a", "an"}:
             k -= 1
+        if k > 0 and tokens[k][2].lower() in {"the", "a", "an"} and tokens[k - 1][2].isalpha() \
+                and tokens[k - 1][2].islower() and tokens[k - 1][2].lower() not in _OPENERS:
+            return False  # "praised the Palestinian cause": an article after a verb or preposition opens no clause
         return k < 0 or tokens[k][2].lower() in _OPENERS
 
     def _private_speaker(self, view: _SentenceView, m: RawMention) -> bool:

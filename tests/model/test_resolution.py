@@ -440,6 +440,20 @@ SPEAKER_CUES = [
     # "… and accused" without a subject of its own: the earlier speech verb's speaker
     ("Hamas spokesman Hazem Qassem responded that Abbas had no mandate and accused Fatah of serving the "
      "occupation's security agenda.", "the occupation", ("reported", "hamas", None)),
+    # a live-blog time is no headline colon; the speaker's colon comes after it
+    ('14:05 — Hezbollah: "The Zionist entity bombed a civilian building in Nabatieh."', "The Zionist entity",
+     ("quoted", "hezbollah", None)),
+    # an evaluation verb reaches its "as" over a long object
+    ("Iran's foreign ministry condemned the European Union's new sanctions on the Revolutionary Guards as a "
+     "hostile act dictated by the Zionist regime.", "the Zionist regime", ("reported", "iran", None)),
+    # an article after a verb opens no clause: the subject of "said" is still "he"
+    ("Algerian President Abdelmadjid Tebboune hosted delegations from Fatah and Hamas in Algiers on Sunday. "
+     "Opening the session, he praised Hamas and Fatah as the vanguard of the Palestinian cause and said they "
+     "had both suffered from the occupation's crimes.",
+     "the occupation", ("reported", "algeria", None)),
+    # the antecedent of "that" is the subject of its verb
+    ("Hezbollah fighters withdrew on Monday. They left tunnels behind, according to an Israeli military "
+     "statement that called the group a terrorist army.", "the group", ("reported", "israel", None)),
     # "calls to expel" names nothing: the descriptor is the author's
     ("Qatar has hosted Hamas since 2012. The Gulf state has refused repeated calls to expel the militant group's "
      "officials.", "the militant group", ("author", None, None)),
