@@ -53,9 +53,12 @@ _STATE_OUTLET = {"state", "local", "public", "official"}
 # rejected").
 _CLAIMS = {"claim", "charge", "accusation", "allegation", "assertion", "version", "account", "characterisation",
            "characterization", "description", "demand", "call"}
-_STATEMENTS = {"statement", "statements", "communique", "communiqué", "letter", "post", "video", "message"}
+# What a speaker issues: "The statement also said …" refers back to its issuer (model/predictor.py), and "a
+# statement from Hamas's political bureau" is Hamas speaking.
+STATEMENT_NOUNS = frozenset({"statement", "communique", "communiqué", "letter", "post"})
+_STATEMENTS = STATEMENT_NOUNS | {"statements", "video", "message"}
 # Words that make a following speech verb a noun ("no say", "the claims", "his warning").
-_DETERMINERS = {"no", "a", "an", "the", "any", "little", "final", "his", "her", "its", "their", "our", "these",
+_NOUN_MARKERS = {"no", "a", "an", "the", "any", "little", "final", "his", "her", "its", "their", "our", "these",
                 "those", "such"}
 _PREPOSITIONS = {"to", "of", "by", "from", "with", "in", "on", "at", "for", "against", "over", "about"}
 _FINITE = {"had", "has", "have", "would", "will", "could", "should", "must", "can", "may", "might", "did", "does"}
@@ -411,7 +414,7 @@ class LexiconFramer:
             word = tok[2].lower()
             two = word + " " + base.tokens[k + 1][2].lower() if k + 1 < len(base.tokens) else ""
             if (word in self._speech or two in self._speech) and not base.inside_quote(tok[0]) \
-                    and not (k > 0 and base.tokens[k - 1][2].lower() in _DETERMINERS):
+                    and not (k > 0 and base.tokens[k - 1][2].lower() in _NOUN_MARKERS):
                 out.append(k)  # not a noun: "had no say over", "rejected the claims"
         return out
 

@@ -26,7 +26,7 @@ from stancelens.model.annotation import (
     Span,
     pair_via,
 )
-from stancelens.model.framing import FramingDecision, LexiconFramer
+from stancelens.model.framing import STATEMENT_NOUNS, FramingDecision, LexiconFramer
 from stancelens.model.labelset import LabelStandard, default_label_standard
 from stancelens.model.pipeline import MentionItem, PairItem, SentenceCandidates, prepare_document
 from stancelens.model.registry import RawMention, Registry, default_registry
@@ -268,7 +268,7 @@ class Predictor:
 
 
 # Words a sentence uses for what the previous sentence's speaker issued ("The statement also said …").
-_STATEMENT_WORDS = {"the statement", "the communique", "the communiqué", "the letter", "the post"}
+_STATEMENT_WORDS = frozenset("the " + noun for noun in STATEMENT_NOUNS)
 # A title and the institution its holder heads: "the minister" after "the interior ministry said".
 _HEADS = {"minister": "ministry"}
 
